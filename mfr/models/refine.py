@@ -1,0 +1,75 @@
+"""From the CxHxW feature map to the 512-d face embedding, with or without the refinement layer.
+
+`FaceOutput` is the plain face output layer (BatchNorm, Dropout, Linear, BatchNorm) of ArcFace-style
+networks. `FeatureRefinement` puts SAGAN-style self-attention with a learned 2-D positional encoding
+in front of it, as the paper (Pattern Recognition 153, 2024) does, so that switching refinement off
+removes only the attention.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class FaceOutput(nn.Module):
+    """(B,C,H,W) -> (B, embedding_size): BN2d, Dropout, flatten, Linear, BN1d."""
+
+    def __init__(self, channels: int, spatial: tuple[int, int], embedding_size: int = 512, dropout: float = 0.0):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.BatchNorm2d(channels),
+            nn.Dropout(dropout),
+            nn.Flatten(),
+            nn.Linear(channels * spatial[0] * spatial[1], embedding_size),
+            nn.BatchNorm1d(embedding_size),
+        )
+
+    def forward(self, fmap: torch.Tensor) -> torch.Tensor:
+        return self.layers(fmap)
+
+
+class SelfAttention2d(nn.Module):
+    """SAGAN self-attention over the N = H*W locations of a feature map.
+
+    Query and key are 1x1 convs to `qk_channels`, the value a 1x1 conv to C; a learned positional
+    encoding is added to the map first so attention can tell locations apart. The output is
+    x + gamma * (attention applied to V), with gamma learned from 0 (SAGAN's residual start).
+
+    Returns (out, attention) where attention is (B, N, N) and row i is the softmax distribution of
+    query location i over all key locations: A[b, i, j] = how much location i attends to location j.
+    """
+
+    def __init__(self, channels: int, spatial: tuple[int, int], qk_channels: int = 64):
+        super().__init__()
+        self.position = nn.Parameter(torch.zeros(1, channels, *spatial))
+        nn.init.trunc_normal_(self.position, std=0.02)
+        self.query = nn.Conv2d(channels, qk_channels, 1)
+        self.key = nn.Conv2d(channels, qk_channels, 1)
+        self.value = nn.Conv2d(channels, channels, 1)
+        self.gamma = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b, c, h, w = x.shape
+        xp = x + self.position
+        q = self.query(xp).flatten(2).transpose(1, 2)  # (B, N, qk)
+        k = self.key(xp).flatten(2)  # (B, qk, N)
+        v = self.value(x).flatten(2)  # (B, C, N)
+        attention = torch.softmax(torch.bmm(q, k).float(), dim=-1).to(v.dtype)  # (B, N, N)
+        out = torch.bmm(v, attention.transpose(1, 2)).view(b, c, h, w)  # out[:, :, i] = sum_j A[i, j] v[:, j]
+        return x + self.gamma * out, attention
+
+
+class FeatureRefinement(nn.Module):
+    """Self-attention, then the face output layer. forward -> (embedding, attention)."""
+
+    def __init__(
+        self, channels: int, spatial: tuple[int, int], embedding_size: int = 512, dropout: float = 0.0, qk_channels: int = 64
+    ):
+        super().__init__()
+        self.attention = SelfAttention2d(channels, spatial, qk_channels)
+        self.output = FaceOutput(channels, spatial, embedding_size, dropout)
+
+    def forward(self, fmap: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        refined, attention = self.attention(fmap)
+        return self.output(refined), attention
