@@ -1,0 +1,172 @@
+"""Images -> L2-normalised embeddings for any embedder, batched, and cached per image set and model.
+
+An embedder is two steps: `prepare` (one image, in DataLoader workers: decoding, detection,
+anything per image; a CPU-bound model such as dlib's does all its work here) and `embed` (a batch,
+in the main process: the GPU model). Images that cannot be read become NaN rows, listed with the
+reason, so the metrics can skip and count the pairs they touch instead of failing or losing them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from mfr.data.sets import IndexedImages
+from mfr.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+class Embedder(Protocol):
+    image_size: int | None  # images are resized to this square size before `prepare` (None: as stored)
+    cpu_bound: bool  # True when `prepare` does the model's work, so every core should run a worker
+    fingerprint: str  # changes whenever the embeddings would: weights, preprocessing, flip, precision
+
+    def prepare(self, image: torch.Tensor) -> tuple[torch.Tensor, str]:
+        """uint8 (3,H,W) -> (what `embed` batches, a note such as 'whole-image box', or '')."""
+
+    def embed(self, batch: torch.Tensor) -> torch.Tensor:
+        """Prepared batch -> (B, D) float32 L2-normalised embeddings on the CPU."""
+
+
+@dataclass
+class Embeddings:
+    values: np.ndarray  # (N, D) float32, L2-normalised; NaN rows for images that could not be read
+    failures: dict[int, str] = field(default_factory=dict)  # image index -> why it could not be read
+    notes: dict[str, int] = field(default_factory=dict)  # how often `prepare` noted each thing
+    seconds: float = 0.0
+    cached: bool = False
+
+    def summary(self) -> dict:
+        shown = dict(list(self.failures.items())[:20])
+        return {
+            "images": len(self.values),
+            "unreadable": len(self.failures),
+            "unreadable_examples": {str(i): why for i, why in shown.items()},
+            "notes": self.notes,
+            "seconds": round(self.seconds, 2),
+            "cached": self.cached,
+        }
+
+
+class _Inputs(Dataset):
+    """Resized, prepared images with their index; a read failure becomes a record, not an exception."""
+
+    def __init__(self, images: Sequence, embedder: Embedder):
+        self.base, self.prepare = IndexedImages(images, embedder.image_size), embedder.prepare
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int) -> dict:
+        try:
+            image, note = self.prepare(self.base[i]["image"])
+        except DataError as exc:
+            return {"index": i, "error": str(exc)}
+        return {"index": i, "image": image, "note": note}
+
+
+def _collate(items: list[dict]) -> dict:
+    ok = [it for it in items if "error" not in it]
+    return {
+        "index": torch.tensor([it["index"] for it in ok], dtype=torch.long),
+        "image": torch.stack([it["image"] for it in ok]) if ok else None,
+        "notes": [it["note"] for it in ok if it["note"]],
+        "errors": [(it["index"], it["error"]) for it in items if "error" in it],
+    }
+
+
+def auto_workers(embedder: Embedder) -> int:
+    """One loader worker per core, less the main process's core when it drives a GPU model."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return cores if embedder.cpu_bound else max(0, min(12, cores - 1))
+
+
+def compute_embeddings(images: Sequence, embedder: Embedder, batch_size: int = 256, num_workers: int | str = "auto",
+                       desc: str = "embedding") -> Embeddings:
+    started = time.time()
+    workers = auto_workers(embedder) if num_workers == "auto" else int(num_workers)
+    if embedder.cpu_bound:  # the work is per image in the workers: small batches keep every worker busy to the end
+        batch_size = min(batch_size, 16)
+    loader = DataLoader(_Inputs(images, embedder), batch_size=batch_size, num_workers=workers, collate_fn=_collate,
+                        pin_memory=torch.cuda.is_available() and not embedder.cpu_bound)
+    values: np.ndarray | None = None
+    failures, notes = {}, Counter()
+    for batch in tqdm(loader, desc=desc, leave=False, disable=len(loader) < 4):
+        failures.update(batch["errors"])
+        notes.update(batch["notes"])
+        if batch["image"] is None:
+            continue
+        out = embedder.embed(batch["image"]).numpy()
+        if values is None:
+            values = np.full((len(images), out.shape[1]), np.nan, np.float32)
+        values[batch["index"].numpy()] = out
+    if values is None:
+        raise DataError(f"{desc}: none of the {len(images)} images could be read, e.g. {next(iter(failures.values()), '')}")
+    return Embeddings(values, dict(sorted(failures.items())), dict(notes), time.time() - started)
+
+
+def images_fingerprint(images: Sequence) -> str | None:
+    """What identifies an image sequence's content: its own fingerprint, or a hash of in-memory pixels."""
+    if hasattr(images, "fingerprint"):
+        return images.fingerprint
+    if isinstance(images, np.ndarray):
+        return hashlib.sha1(repr((images.shape, images.dtype.str)).encode() + images.tobytes()).hexdigest()
+    return None
+
+
+class EmbeddingCache:
+    """One .npz per (image set, embedder) under `directory`; written atomically, read back exactly."""
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+
+    def path(self, name: str, images: Sequence, embedder: Embedder) -> Path | None:
+        fingerprint = images_fingerprint(images)
+        if fingerprint is None:
+            return None
+        key = hashlib.sha1(f"{fingerprint}|{embedder.fingerprint}".encode()).hexdigest()[:20]
+        return self.directory / f"{name}-{key}.npz"
+
+    def load(self, path: Path) -> Embeddings | None:
+        if not path.is_file():
+            return None
+        with np.load(path) as z:
+            failures = dict(zip(z["failure_index"].tolist(), z["failure_reason"].tolist()))
+            notes = json.loads(str(z["notes"]))
+            return Embeddings(z["values"], failures, notes, float(z["seconds"]), cached=True)
+
+    def save(self, path: Path, emb: Embeddings) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
+        np.savez(
+            tmp, values=emb.values, failure_index=np.array(list(emb.failures), np.int64),
+            failure_reason=np.array(list(emb.failures.values()), str), notes=json.dumps(emb.notes), seconds=emb.seconds,
+        )
+        os.replace(tmp, path)
+
+
+def embed_images(images: Sequence, embedder: Embedder, name: str, cache: EmbeddingCache | None = None,
+                 batch_size: int = 256, num_workers: int | str = "auto") -> Embeddings:
+    """Embeddings of `images`, from the cache when this image set was embedded by this model before."""
+    path = cache.path(name, images, embedder) if cache is not None else None
+    if path is not None and (hit := cache.load(path)) is not None:
+        log.info("%s: %d embeddings from the cache (%s)", name, len(hit.values), path)
+        return hit
+    emb = compute_embeddings(images, embedder, batch_size, num_workers, desc=f"embedding {name}")
+    log.info("%s: embedded %d images in %.1fs", name, len(emb.values), emb.seconds)
+    if path is not None:
+        cache.save(path, emb)
+    return emb
