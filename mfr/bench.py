@@ -1,0 +1,173 @@
+"""`python -m mfr.bench`: what the full model costs over its bare backbone, measured in one process.
+
+Times, after warm-up and with the device synchronised, a training step of
+  bare: the timm backbone alone with a linear classifier (the ceiling), and
+  full: the dann_refine step (backbone + neck + refinement + margin head + GRL discriminator),
+with the same number of backbone images per step (unmasked + masked twin + target all count).
+Prints a table (images/s, full/bare ratio, peak GPU memory) and a short profile of the full step,
+and writes the figures as JSON. Inputs are uint8 batches already on the device, so the model alone
+is measured; data loading is benchmarked by mfr.data.bench.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import timm
+import torch
+import torch.nn.functional as F
+from omegaconf import OmegaConf
+
+import mfr.models  # noqa: F401  (iresnet in timm's registry)
+from mfr.module import MaskedFaceModule
+from mfr.optim import build_optimizer
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def full_module(args, device) -> MaskedFaceModule:
+    """The dann_refine module built from the project's own model and head configs."""
+    model = OmegaConf.load(CONFIGS / "model" / "default.yaml")
+    model.backbone.name = args.backbone
+    model.compile = False
+    head = OmegaConf.load(CONFIGS / "head" / f"{args.head}.yaml")
+    optim = OmegaConf.load(CONFIGS / "train.yaml").optim
+    module = MaskedFaceModule(
+        args.classes, *(OmegaConf.to_container(c) for c in (model, head, optim)), image_size=args.image_size
+    )
+    return module.to(device)
+
+
+def synthetic_batch(args, device, source: int, target: int) -> dict:
+    def images(n):
+        return torch.randint(0, 256, (n, 3, args.image_size, args.image_size), dtype=torch.uint8, device=device)
+
+    return {
+        "source": {"image": images(source), "masked": images(source),
+                   "identity": torch.randint(0, args.classes, (source,), device=device)},
+        "target": {"image": images(target), "mask": torch.randint(0, 2, (target,), device=device)},
+    }
+
+
+def timed(step, args, device) -> dict:
+    """Seconds per step over args.steps after args.warmup, and the peak memory of the phase."""
+    for _ in range(args.warmup):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = (time.perf_counter() - start) / args.steps
+    peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
+    return {"seconds_per_step": seconds, "peak_memory_gib": peak}
+
+
+def bare_step(args, device, dtype):
+    net = timm.create_model(args.backbone, pretrained=False, num_classes=args.classes).to(device)
+    net = net.to(memory_format=torch.channels_last)
+    if args.compile:
+        net.compile()
+    opt = build_optimizer(net.parameters(), "sgd", lr=0.1)
+    x = torch.randint(0, 256, (args.batch, 3, args.image_size, args.image_size), dtype=torch.uint8, device=device)
+    y = torch.randint(0, args.classes, (args.batch,), device=device)
+
+    def step():
+        images = x.float().sub_(127.5).div_(127.5).contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+            loss = F.cross_entropy(net(images).float(), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return step
+
+
+def full_step(args, device, dtype):
+    module = full_module(args, device)
+    module.discriminator.grl.coeff = 100.0
+    if args.compile:
+        module.embedder.compile()
+    opt = build_optimizer(module.parameters(), "sgd", lr=0.1)
+    source = round(args.batch / (2 + args.target_share))
+    batch = synthetic_batch(args, device, source, args.batch - 2 * source)
+
+    def step():
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+            loss, _ = module.losses(batch)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return step
+
+
+def profile_table(step, device, rows: int = 12) -> str:
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    with torch.profiler.profile(activities=activities) as prof:
+        for _ in range(3):
+            step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=key, row_limit=rows)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--backbone", default="resnet50")
+    p.add_argument("--head", default="arcface")
+    p.add_argument("--image-size", type=int, default=112)
+    p.add_argument("--batch", type=int, default=512, help="backbone images per step, in both steps")
+    p.add_argument("--target-share", type=float, default=0.5, help="target images per source image in the full step")
+    p.add_argument("--classes", type=int, default=10572, help="identities (CASIA-WebFace has 10,572)")
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--precision", choices=["bf16", "fp32"], default=None, help="default: bf16 on a GPU, fp32 on a CPU")
+    p.add_argument("--compile", action="store_true", help="torch.compile both models")
+    p.add_argument("--no-profile", action="store_true")
+    p.add_argument("--out", default="bench.json")
+    args = p.parse_args(argv)
+
+    device = torch.device(args.device)
+    precision = args.precision or ("bf16" if device.type == "cuda" else "fp32")
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    torch.backends.cudnn.benchmark = True
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+
+    bare = timed(bare_step(args, device, dtype), args, device)
+    full_fn = full_step(args, device, dtype)
+    full = timed(full_fn, args, device)
+    for r in (bare, full):
+        r["images_per_s"] = args.batch / r["seconds_per_step"]
+    result = {
+        "device": name, "backbone": args.backbone, "image_size": args.image_size, "batch": args.batch,
+        "precision": precision, "compile": args.compile, "bare": bare, "full": full,
+        "full_over_bare_speed": full["images_per_s"] / bare["images_per_s"],
+        "full_over_bare_memory": full["peak_memory_gib"] / bare["peak_memory_gib"] if device.type == "cuda" else None,
+    }
+    print(f"mfr.bench on {name}: {args.backbone} {args.image_size}x{args.image_size}, batch {args.batch}, {precision}"
+          f"{', compiled' if args.compile else ''}")
+    print(f"{'step':<22}{'images/s':>12}{'ms/step':>10}{'peak GiB':>10}")
+    for label, r in (("bare backbone", bare), ("full dann_refine", full)):
+        print(f"{label:<22}{r['images_per_s']:>12.0f}{r['seconds_per_step'] * 1e3:>10.1f}{r['peak_memory_gib']:>10.2f}")
+    print(f"full / bare speed: {result['full_over_bare_speed']:.3f}"
+          + (f", memory: {result['full_over_bare_memory']:.2f}x" if result["full_over_bare_memory"] else ""))
+    if not args.no_profile:
+        result["profile"] = profile_table(full_fn, device)
+        print("where the full step's time goes:\n" + result["profile"])
+    Path(args.out).write_text(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""The LightningModule: embedder + identity head + mask discriminator, and the three losses.
+
+    L = L_id + w_a * L_a + w_m * L_m,   L_m = L_m^s + real_weight * L_m^r
+
+L_id is the margin head's cross-entropy on the unmasked faces (and on their masked twins when
+`model.masked_twins`), L_a the attention-score loss between each face and its twin (refinement on),
+L_m the discriminator's cross-entropy on synthetic pairs (unmasked 0, twin 1) and on real target
+images (their mask labels) behind the gradient reversal layer (DA on). Everything a resumed run
+needs is state: the GRL's lambda is a function of the global step, AdaFace's norm statistics are
+buffers.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+import pytorch_lightning as pl
+
+from mfr.errors import ConfigError
+from mfr.models import FaceEmbedder, MaskDiscriminator, attention_score_loss, build_head
+from mfr.models.backbone import check_backbone_name
+from mfr.models.grl import grl_lambda
+from mfr.models.heads import head_class
+from mfr.optim import build_optimizer, build_scheduler, check_optim
+
+
+def check_config(model: dict, head: dict, optim: dict) -> None:
+    """Every choice a run makes, checked before it spends time on data: names, then combinations."""
+    check_backbone_name(model["backbone"]["name"])
+    head_class(head["name"])
+    check_optim(optim["optimizer"], optim["scheduler"])
+    twins = model["masked_twins"]
+    if model["da"]["enabled"] and not twins:
+        raise ConfigError("model.da.enabled=true needs model.masked_twins=true (the synthetic pairs are its source domain)")
+    if model["refine"]["enabled"] and model["loss"]["attention"] > 0 and not twins:
+        raise ConfigError("model.loss.attention>0 needs model.masked_twins=true (it compares each face with its twin)")
+
+
+class MaskedFaceModule(pl.LightningModule):
+    def __init__(self, num_classes: int, model: dict, head: dict, optim: dict, image_size: int = 112):
+        super().__init__()
+        check_config(model, head, optim)
+        self.save_hyperparameters()
+        self.embedder = FaceEmbedder(
+            backbone=model["backbone"],
+            image_size=image_size,
+            embedding_size=model["embedding_size"],
+            dropout=model["dropout"],
+            refine=model["refine"]["enabled"],
+            qk_channels=model["refine"]["qk_channels"],
+        )
+        head = dict(head)
+        self.head = build_head(head.pop("name"), model["embedding_size"], num_classes, **head)
+        da = model["da"]
+        self.discriminator = MaskDiscriminator(model["embedding_size"], da["hidden"], da["normalize"]) if da["enabled"] else None
+        self.masked_twins = model["masked_twins"]
+        self.loss_weights = model["loss"]
+        self.da_cfg = da
+        self.flip_test = model.get("flip_test", True)
+        self.channels_last = model.get("channels_last", True)
+        if self.channels_last:
+            self.embedder.to(memory_format=torch.channels_last)
+
+    # -- embedding ------------------------------------------------------------------------------
+    def normalise(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (B,3,H,W) -> float in [-1, 1], channels-last when configured."""
+        x = images.float().sub_(127.5).div_(127.5)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    @torch.no_grad()
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """L2-normalised embeddings of uint8 images; with flip_test, of the image plus its mirror."""
+        x = self.normalise(images)
+        emb = self.embedder(x)[0].float()
+        if self.flip_test:
+            emb = emb + self.embedder(torch.flip(x, dims=[3]))[0].float()
+        return F.normalize(emb, dim=1)
+
+    # -- training -------------------------------------------------------------------------------
+    def grl_coefficient(self) -> float:
+        total = max(1, int(self.trainer.estimated_stepping_batches)) if self._trainer is not None else 1
+        return grl_lambda(self.da_cfg["schedule"], self.global_step / total, self.da_cfg["lambda_max"], self.da_cfg["gamma"])
+
+    def losses(self, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The total loss and each term, from one {"source", "target"} batch; no logging, no trainer."""
+        source, target = batch["source"], batch.get("target")
+        use_da = self.discriminator is not None
+        parts = [source["image"]]
+        if self.masked_twins:
+            parts.append(source["masked"])
+        if use_da and target is not None:
+            parts.append(target["image"])
+        emb, attention = self.embedder(self.normalise(torch.cat(parts)))
+        ids = source["identity"]
+        n = ids.shape[0]
+
+        terms = {}
+        id_emb = emb[: 2 * n] if self.masked_twins else emb[:n]
+        id_labels = ids.repeat(2) if self.masked_twins else ids
+        logits = self.head(id_emb, id_labels)
+        terms["id"] = F.cross_entropy(logits, id_labels)
+        terms["acc_id"] = (logits.argmax(1) == id_labels).float().mean().detach()
+        loss = terms["id"]
+
+        if attention is not None and self.masked_twins and self.loss_weights["attention"] > 0:
+            terms["attention"] = attention_score_loss(attention[:n], attention[n : 2 * n])
+            loss = loss + self.loss_weights["attention"] * terms["attention"]
+
+        if use_da:
+            synthetic = self.discriminator(emb[: 2 * n])
+            synthetic_labels = torch.cat([torch.zeros_like(ids), torch.ones_like(ids)])
+            terms["mask_synthetic"] = F.cross_entropy(synthetic, synthetic_labels)
+            terms["mask"] = terms["mask_synthetic"]
+            if target is not None:
+                terms["mask_real"] = F.cross_entropy(self.discriminator(emb[2 * n :]), target["mask"])
+                terms["mask"] = terms["mask"] + self.da_cfg["real_weight"] * terms["mask_real"]
+            loss = loss + self.loss_weights["mask"] * terms["mask"]
+        return loss, terms
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        if self.discriminator is not None:
+            self.discriminator.grl.coeff = self.grl_coefficient()
+            self.log("train/grl_lambda", self.discriminator.grl.coeff, on_step=True, on_epoch=False)
+        loss, terms = self.losses(batch)
+        for name, value in terms.items():
+            key = f"train/{name}" if name.startswith("acc") else f"train/loss_{name}"
+            self.log(key, value, on_step=True, on_epoch=False, prog_bar=name == "id")
+        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False)
+        return loss
+
+    # -- validation: embeddings only; mfr.eval.callback turns them into metrics ----------------
+    def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
+        return {"index": batch["index"], "embedding": self.embed(batch["image"])}
+
+    def configure_optimizers(self):
+        optimizer = build_optimizer(self.parameters(), **self.hparams.optim["optimizer"])
+        scheduler = build_scheduler(optimizer, int(self.trainer.estimated_stepping_batches), **self.hparams.optim["scheduler"])
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
