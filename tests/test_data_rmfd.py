@@ -1,0 +1,108 @@
+"""RMFD_DA / RMFD_FV: an identity-disjoint, deterministic split and a pairs file that pins the pairs."""
+
+import logging
+
+import numpy as np
+import pytest
+
+from face_files import write_rmfd
+from mfr.data.folders import read_rmfd
+from mfr.data.io import DatasetLayoutError
+from mfr.data.rmfd import rmfd_da, rmfd_fv, split_identities
+
+
+@pytest.fixture
+def rmfd(tmp_path):
+    root = write_rmfd(tmp_path / "rmfd", identities=10, unmasked=3, masked=2)
+    # one identity with unmasked images only: it cannot give masked-vs-unmasked pairs
+    write_rmfd(tmp_path / "extra", identities=11, unmasked=1, masked=0)
+    (tmp_path / "extra" / "AFDB_face_dataset" / "id10").rename(root / "AFDB_face_dataset" / "id10")
+    return root
+
+
+def test_split_is_disjoint_deterministic_and_only_holds_out_pairable_identities(rmfd):
+    table = read_rmfd(rmfd)
+    da, fv = split_identities(table, fv_share=0.4, seed=3)
+    assert len(fv) == 4 and not set(da) & set(fv) and set(da) | set(fv) == set(table.names)
+    assert "id10" in da  # never held out: no masked images
+    assert split_identities(table, 0.4, 3) == (da, fv)
+    assert split_identities(table, 0.4, 4)[1] != fv
+
+
+def test_rmfd_da_has_mask_labels_of_the_da_identities_only(rmfd):
+    da_names, fv_names = split_identities(read_rmfd(rmfd), 0.5, 0)
+    da = rmfd_da(rmfd, fv_share=0.5, seed=0)
+    assert {da.names[i] for i in da.identity} == set(da_names)
+    assert set(da.mask.tolist()) == {0, 1}
+
+
+def test_rmfd_fv_pairs_are_masked_vs_unmasked_and_half_genuine(rmfd, tmp_path):
+    pairs_file = tmp_path / "pairs" / "fv.tsv"
+    fv = rmfd_fv(rmfd, pairs_file, image_size=16, fv_share=0.6, seed=0, num_pairs=40, folds=3)
+    _, held_out = split_identities(read_rmfd(rmfd), 0.6, 0)
+    identity, masked = fv.meta["identity"], fv.meta["masked"]
+    assert len(fv.pairs) == 39 and fv.same.sum() == 21  # 13 pairs per fold, genuine and impostor in turn
+    assert (masked[fv.pairs[:, 0]] == 1).all() and (masked[fv.pairs[:, 1]] == 0).all()
+    assert np.array_equal(identity[fv.pairs[:, 0]] == identity[fv.pairs[:, 1]], fv.same)
+    names = read_rmfd(rmfd).names
+    assert {names[i] for i in identity} <= set(held_out)
+    for f in range(3):  # folds are identity-disjoint
+        others = set(identity[fv.pairs[fv.folds != f]].ravel())
+        assert not set(identity[fv.pairs[fv.folds == f]].ravel()) & others
+    assert all(image.shape == (16, 16, 3) for image in fv.images)
+    assert pairs_file.read_text().count("AFDB_masked_face_dataset/") == 39
+
+
+def test_the_pairs_file_pins_the_pairs(rmfd, tmp_path):
+    pairs_file = tmp_path / "fv.tsv"
+    first = rmfd_fv(rmfd, pairs_file, num_pairs=40, folds=3, fv_share=0.6)
+    lines = pairs_file.read_text().splitlines()
+    edited = lines[:2] + lines[3:]  # drop one pair: a reread must follow the file, not redraw
+    pairs_file.write_text("\n".join(edited) + "\n")
+    again = rmfd_fv(rmfd, pairs_file, num_pairs=40, folds=3, fv_share=0.6)
+    assert len(again.pairs) == len(first.pairs) - 1
+    with pytest.raises(ValueError, match="was drawn with options"):
+        rmfd_fv(rmfd, pairs_file, num_pairs=40, folds=3, fv_share=0.6, seed=1)
+
+
+def test_pairs_on_unreadable_images_are_dropped_and_reported(rmfd, tmp_path, caplog):
+    pairs_file = tmp_path / "fv.tsv"
+    rmfd_fv(rmfd, pairs_file, num_pairs=40, folds=3, fv_share=0.6)
+    probe = pairs_file.read_text().splitlines()[2].split("\t")[0]
+    (rmfd / probe).write_bytes(b"corrupt")
+    with caplog.at_level(logging.WARNING):
+        fv = rmfd_fv(rmfd, pairs_file, num_pairs=40, folds=3, fv_share=0.6)
+    dropped = pairs_file.read_text().count(probe + "\t")
+    assert len(fv.pairs) == 39 - dropped
+    assert all(image is not None for image in fv.images) and len(fv.meta["identity"]) == len(fv.images)
+    assert (fv.meta["masked"][fv.pairs[:, 0]] == 1).all() and (fv.meta["masked"][fv.pairs[:, 1]] == 0).all()
+    identity = fv.meta["identity"]
+    assert np.array_equal(identity[fv.pairs[:, 0]] == identity[fv.pairs[:, 1]], fv.same)
+    assert probe in caplog.text and f"dropped {dropped} of 39 pairs" in caplog.text
+
+
+def test_new_pairs_avoid_unreadable_images(rmfd, tmp_path, caplog):
+    (rmfd / "AFDB_masked_face_dataset" / "id03" / "m0.jpg").write_bytes(b"")
+    with caplog.at_level(logging.WARNING):
+        fv = rmfd_fv(rmfd, tmp_path / "fv.tsv", num_pairs=40, folds=3, fv_share=1.0)
+    assert len(fv.pairs) == 39
+    assert "id03/m0.jpg" not in (tmp_path / "fv.tsv").read_text() and "id03/m0.jpg (empty file)" in caplog.text
+
+
+def test_a_pairs_file_naming_other_images_is_refused(rmfd, tmp_path):
+    pairs_file = tmp_path / "fv.tsv"
+    rmfd_fv(rmfd, pairs_file, num_pairs=40, folds=3, fv_share=0.6)
+    pairs_file.write_text(pairs_file.read_text().replace("AFDB_face_dataset/", "AFDB_face_dataset/gone_"))
+    with pytest.raises(DatasetLayoutError, match="names .* images that are not in the dataset"):
+        rmfd_fv(rmfd, pairs_file, num_pairs=40, folds=3, fv_share=0.6)
+
+
+def test_real_subset_split_and_pairs(shared_data, tmp_path):
+    root = shared_data / "rmfd_subset"
+    da = rmfd_da(root)
+    fv = rmfd_fv(root, tmp_path / "fv.tsv", image_size=32, num_pairs=200, folds=5)
+    names = read_rmfd(root).names
+    fv_names = {names[i] for i in fv.meta["identity"]}
+    assert len(fv_names) == 12 and not fv_names & {da.names[i] for i in da.identity}
+    assert len(fv.pairs) == 200 and fv.same.sum() == 100
+    assert (fv.meta["masked"][fv.pairs[:, 0]] == 1).all()

@@ -1,0 +1,121 @@
+"""Every experiment composes and trains; sweeps, bad configs and resuming behave."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from conftest import CONFIGS, ROOT, TINY, compose_config
+from mfr.training import build_module, train
+
+EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
+
+
+def run_fit(args: list[str], cwd: Path, extra_path: list[str] = ()) -> subprocess.CompletedProcess:
+    """`python -m mfr.fit ARGS` in a fresh process, as a user would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "mfr.fit", *args], cwd=cwd, capture_output=True, text=True, timeout=600,
+        env={"PYTHONPATH": ":".join([str(ROOT), *extra_path]), "PATH": "/usr/bin:/bin", "HOME": str(cwd)},
+    )
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_trains_a_few_steps(tmp_path, experiment):
+    cfg = compose_config(tmp_path, [f"experiment={experiment}", *TINY])
+    metrics = train(cfg)
+    assert set(metrics) >= {"val/demo_real/acc", "val/demo_synth/acc"}
+    assert 0.0 <= metrics["val/demo_real/acc"] <= 1.0
+    summary = (tmp_path / "out" / "metrics.json").read_text()
+    assert '"global_step": 2' in summary
+
+
+def test_ablation_flags_switch_the_parts(tmp_path):
+    full = build_module(compose_config(tmp_path, ["experiment=dann_refine", *TINY]), num_classes=5)
+    bare = build_module(compose_config(tmp_path, ["experiment=baseline_arcface", *TINY]), num_classes=5)
+    assert full.discriminator is not None and full.embedder.refine
+    assert bare.discriminator is None and not bare.embedder.refine and not bare.masked_twins
+    # refinement off removes only the attention: the output layer is the same shape either way
+    shapes = lambda m: [p.shape for n, p in m.embedder.output.named_parameters() if not n.startswith("attention")]  # noqa: E731
+    assert shapes(full) == shapes(bare)
+
+
+def test_multirun_ablation_gives_four_runs_differing_only_in_the_flags(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_fit(
+        ["-m", "experiment=dann_refine", "model.refine.enabled=true,false", "model.da.enabled=true,false",
+         *TINY, f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    configs = [yaml.safe_load((d / ".hydra" / "config.yaml").read_text()) for d in sorted(sweep.glob("[0-9]*"))]
+    assert len(configs) == 4
+    flags = {(c["model"]["refine"]["enabled"], c["model"]["da"]["enabled"]) for c in configs}
+    assert flags == {(True, True), (True, False), (False, True), (False, False)}
+    for c in configs:
+        c["model"]["refine"]["enabled"] = c["model"]["da"]["enabled"] = None
+    assert all(c == configs[0] for c in configs)
+    assert all((d / "metrics.json").is_file() for d in sweep.glob("[0-9]*"))
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model.backbone.name=resnet5O", "model.backbone.name='resnet5O' is not a timm model"),
+        ("head.name=arcfaec", "head.name='arcfaec' is not a head; allowed: arcface, cosface"),
+        ("optim.optimizer.name=adam", "optim.optimizer.name='adam'; allowed: sgd, adamw"),
+    ],
+)
+def test_bad_config_fails_with_one_line_naming_the_key(tmp_path, override, message):
+    result = run_fit(["experiment=dann_refine", *TINY, override], cwd=tmp_path)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("error: ") and message in lines[-1], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_config_group_option_lists_the_choices(tmp_path):
+    result = run_fit(["head=arcfaec", *TINY], cwd=tmp_path)
+    assert result.returncode != 0
+    assert "arcface" in result.stderr and "cosface" in result.stderr
+
+
+def test_resume_restores_step_grl_progress_and_head_state(tmp_path):
+    common = ["experiment=dann_refine", "head=adaface", "model.da.schedule=dann", *TINY, "trainer.max_steps=-1"]
+    first = compose_config(tmp_path / "a", [*common, "trainer.max_epochs=1"])
+    train(first)
+    last = tmp_path / "a" / "out" / "checkpoints" / "last.ckpt"
+    state = torch.load(last, map_location="cpu", weights_only=True)
+    steps_per_epoch = state["global_step"]
+    assert steps_per_epoch > 0
+
+    resumed = compose_config(tmp_path / "b", [*common, "trainer.max_epochs=2", f"ckpt_path={last}"])
+    seen = {}
+
+    import mfr.module
+
+    original = mfr.module.MaskedFaceModule.on_train_start
+
+    def capture(self):  # what the module looks like right after the checkpoint is restored
+        seen["step"] = self.global_step
+        seen["norm_mean"] = self.head.norm_mean.clone()
+        seen["lambda"] = self.grl_coefficient()
+
+    mfr.module.MaskedFaceModule.on_train_start = capture
+    try:
+        train(resumed)
+    finally:
+        mfr.module.MaskedFaceModule.on_train_start = original
+    assert seen["step"] == steps_per_epoch
+    assert torch.equal(seen["norm_mean"], state["state_dict"]["head.norm_mean"])
+    assert seen["lambda"] > 0.0  # the DANN ramp continues from where it was, not from 0
+    final = torch.load(tmp_path / "b" / "out" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert final["global_step"] == 2 * steps_per_epoch
+
+
+def test_checkpoint_hyperparameters_are_plain_containers(tmp_path):
+    train(compose_config(tmp_path, ["experiment=dann_refine", *TINY]))
+    ckpt = torch.load(tmp_path / "out" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert ckpt["hyper_parameters"]["model"]["refine"]["enabled"] is True
