@@ -57,6 +57,7 @@ class MaskedFaceModule(pl.LightningModule):
         self.loss_weights = model["loss"]
         self.da_cfg = da
         self.flip_test = model.get("flip_test", True)
+        self.margin_warmup = model.get("margin_warmup", 0.0)
         self.channels_last = model.get("channels_last", True)
         if self.channels_last:
             self.embedder.to(memory_format=torch.channels_last)
@@ -77,9 +78,18 @@ class MaskedFaceModule(pl.LightningModule):
         return F.normalize(emb, dim=1)
 
     # -- training -------------------------------------------------------------------------------
-    def grl_coefficient(self) -> float:
+    def progress(self) -> float:
+        """Training progress p in [0, 1], from the step count, so a resumed run continues its schedules."""
         total = max(1, int(self.trainer.estimated_stepping_batches)) if self._trainer is not None else 1
-        return grl_lambda(self.da_cfg["schedule"], self.global_step / total, self.da_cfg["lambda_max"], self.da_cfg["gamma"])
+        return min(1.0, self.global_step / total)
+
+    def grl_coefficient(self) -> float:
+        return grl_lambda(self.da_cfg["schedule"], self.progress(), self.da_cfg["lambda_max"], self.da_cfg["gamma"])
+
+    def margin_factor(self) -> float:
+        """1 after the warm-up; before it, the share of the head's margin applied grows linearly from 0."""
+        warmup = self.margin_warmup
+        return 1.0 if warmup <= 0 else min(1.0, self.progress() / warmup)
 
     def losses(self, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The total loss and each term, from one {"source", "target"} batch; no logging, no trainer."""
@@ -121,6 +131,9 @@ class MaskedFaceModule(pl.LightningModule):
         if self.discriminator is not None:
             self.discriminator.grl.coeff = self.grl_coefficient()
             self.log("train/grl_lambda", self.discriminator.grl.coeff, on_step=True, on_epoch=False)
+        self.head.margin_factor = self.margin_factor()
+        if self.margin_warmup > 0:
+            self.log("train/margin_factor", self.head.margin_factor, on_step=True, on_epoch=False)
         loss, terms = self.losses(batch)
         for name, value in terms.items():
             key = f"train/{name}" if name.startswith("acc") else f"train/loss_{name}"

@@ -91,6 +91,15 @@ def test_adaface_updates_its_running_norm_statistics_in_training():
     assert "norm_mean" in head.state_dict()  # so checkpoints carry them
 
 
+@pytest.mark.parametrize("factor", [0.0, 0.25, 1.0])
+def test_margin_factor_blends_plain_cosine_and_the_full_margin(factor):
+    head = ArcFace(2, 2, scale=64.0, margin=0.5)
+    head.margin_factor = factor
+    emb, t = head_at_angles(head, [0.6])
+    expected = (1 - factor) * math.cos(0.6) + factor * math.cos(0.6 + 0.5)
+    assert head(emb, torch.tensor([0]))[0, 0].item() == pytest.approx(64 * expected, abs=1e-4)
+
+
 def test_unknown_head_names_the_allowed_values():
     with pytest.raises(ConfigError, match="head.name='nope'.*arcface, cosface, adaface, subcenter_arcface, softmax"):
         build_head("nope", 8, 2)

@@ -115,6 +115,16 @@ def test_resume_restores_step_grl_progress_and_head_state(tmp_path):
     assert final["global_step"] == 2 * steps_per_epoch
 
 
+def test_margin_warmup_ramps_the_heads_margin_in_with_training_progress(tmp_path):
+    cfg = compose_config(tmp_path, ["experiment=dann_refine", *TINY, "model.margin_warmup=0.5"])
+    module = build_module(cfg, num_classes=4)
+    factors = {}
+    for step in (0, 25, 50, 100):
+        module.progress = lambda step=step: step / 100
+        factors[step] = module.margin_factor()
+    assert factors == {0: 0.0, 25: 0.5, 50: 1.0, 100: 1.0}
+
+
 def test_checkpoint_hyperparameters_are_plain_containers(tmp_path):
     train(compose_config(tmp_path, ["experiment=dann_refine", *TINY]))
     ckpt = torch.load(tmp_path / "out" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)

@@ -4,6 +4,10 @@ Every head holds one weight row per class (K rows per class for sub-center ArcFa
 s * (cos(theta_j) with the target class's cosine replaced by its margin version), ready for
 cross-entropy. ArcFace follows insightface's combined-margin form, whose fallback keeps the target
 logit monotonic in theta when theta + m > pi.
+
+`margin_factor` in [0, 1] blends each head between plain normalised softmax (0) and its full margin
+(1): training from scratch on little data stalls behind a full margin (every target logit starts far
+below the others), so the module can ramp the margin in over the first part of training.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class MarginHead(nn.Module):
         self.num_classes, self.scale, self.sub_centers = num_classes, scale, sub_centers
         self.weight = nn.Parameter(torch.empty(num_classes * sub_centers, embedding_size))
         nn.init.normal_(self.weight, std=0.01)
+        self.margin_factor = 1.0
 
     def cosine(self, embeddings: torch.Tensor) -> torch.Tensor:
         cos = F.linear(F.normalize(embeddings.float()), F.normalize(self.weight.float()))
@@ -39,7 +44,10 @@ class MarginHead(nn.Module):
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         cos = self.cosine(embeddings)
         rows = torch.arange(cos.shape[0], device=cos.device)
-        target = self.margin(cos[rows, labels], embeddings)
+        target_cos = cos[rows, labels]
+        target = self.margin(target_cos, embeddings)
+        if self.margin_factor < 1.0:
+            target = target_cos + self.margin_factor * (target - target_cos)
         logits = cos.index_put((rows, labels), target)
         return logits * self.scale
 
