@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mfr.eval.callback import VerificationCallback
 from mfr.module import MaskedFaceModule, check_config
+from mfr.sweep import label_loggers
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ def train(cfg: DictConfig) -> dict:
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
     module = build_module(cfg, datamodule.num_classes)
+    label_loggers(cfg)
     loggers = instantiate_all(cfg.get("logger"))
     trainer_cfg = resolve_for_device(OmegaConf.to_container(cfg.trainer, resolve=True))
     trainer = hydra.utils.instantiate(trainer_cfg, callbacks=instantiate_all(cfg.get("callbacks")), logger=loggers or False)
