@@ -10,6 +10,7 @@ from pathlib import Path
 import hydra
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from mfr.eval.callback import VerificationCallback
@@ -85,7 +86,16 @@ def train(cfg: DictConfig) -> dict:
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(summary, indent=2))
         report(cfg, summary)
+    finish_wandb(loggers)
     return metrics
+
+
+def finish_wandb(loggers: list) -> None:
+    """End the W&B run: the next run of a multirun, in this same process, would otherwise log into it."""
+    if any(isinstance(lg, WandbLogger) for lg in loggers):
+        import wandb
+
+        wandb.finish()
 
 
 def report(cfg: DictConfig, summary: dict) -> None:
