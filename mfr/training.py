@@ -10,10 +10,12 @@ from pathlib import Path
 import hydra
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from mfr.eval.callback import VerificationCallback
 from mfr.module import MaskedFaceModule, check_config
+from mfr.sweep import label_loggers
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ def train(cfg: DictConfig) -> dict:
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
     module = build_module(cfg, datamodule.num_classes)
+    label_loggers(cfg)
     loggers = instantiate_all(cfg.get("logger"))
     trainer_cfg = resolve_for_device(OmegaConf.to_container(cfg.trainer, resolve=True))
     trainer = hydra.utils.instantiate(trainer_cfg, callbacks=instantiate_all(cfg.get("callbacks")), logger=loggers or False)
@@ -83,7 +86,16 @@ def train(cfg: DictConfig) -> dict:
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(summary, indent=2))
         report(cfg, summary)
+    finish_wandb(loggers)
     return metrics
+
+
+def finish_wandb(loggers: list) -> None:
+    """End the W&B run: the next run of a multirun, in this same process, would otherwise log into it."""
+    if any(isinstance(lg, WandbLogger) for lg in loggers):
+        import wandb
+
+        wandb.finish()
 
 
 def report(cfg: DictConfig, summary: dict) -> None:

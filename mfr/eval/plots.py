@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from mfr.viz.figures import plt, save_figure
 
 
 def plot_roc(result: dict, path: Path) -> Path | None:
@@ -30,7 +27,7 @@ def plot_roc(result: dict, path: Path) -> Path | None:
     ax.set_title(f"{result['name']}: ROC")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="best")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_cmc(result: dict, path: Path) -> Path | None:
@@ -48,15 +45,7 @@ def plot_cmc(result: dict, path: Path) -> Path | None:
     ax.set_title(f"{result['name']}: CMC")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="best")
-    return _save(fig, path)
-
-
-def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def write_plots(result: dict, directory: str | Path) -> list[Path]:

@@ -1,0 +1,23 @@
+"""Saving matplotlib figures headless: every mfr figure goes through here, so none needs a display."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import matplotlib
+
+if "ipykernel" not in sys.modules:
+    matplotlib.use("Agg")  # scripts, callbacks, tests; a notebook keeps its inline backend
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def save_figure(fig, path: str | Path, close: bool = True) -> Path:
+    """Write `fig` as a PNG (parent folders made); `close=False` leaves it for a notebook to show."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    if close:
+        plt.close(fig)
+    return path

@@ -1,0 +1,65 @@
+"""The sweeps of experiments/ compose, run with one command, label their runs, and mfr.compare reads them."""
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+from omegaconf import OmegaConf
+
+from conftest import ROOT, TINY
+from mfr.compare import collect, compare
+from mfr.sweep import sweep_labels
+from mfr.wandb_runs import find_offline_runs, load_offline_run
+
+SWEEPS = sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml") if p.stem != "base")
+
+
+def fit(args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "mfr.fit", *args], cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(cwd), "WANDB_MODE": "offline", "WANDB_SILENT": "true"},
+    )
+
+
+@pytest.mark.parametrize("sweep, runs", [("ablation", 12), ("ablation_demo", 4), ("heads", 12)])
+def test_sweep_definitions_expand_to_their_runs(tmp_path, sweep, runs):
+    assert sweep in SWEEPS
+    result = fit(["-cd", "experiments", "-cn", sweep, "--cfg", "hydra"], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    params = yaml.safe_load(result.stdout)["hydra"]["sweeper"]["params"]
+    count = 1
+    for key, values in params.items():
+        values = str(values).split(",")
+        count *= len(values)
+        if key == "head":  # every head swept over is a head config
+            assert all((ROOT / "configs" / "head" / f"{v}.yaml").is_file() for v in values)
+    assert count == runs
+
+
+def test_demo_ablation_runs_four_labelled_cells_with_one_command(tmp_path):
+    overrides = [o for o in TINY if not o.startswith("logger=")] + ["trainer.log_every_n_steps=1"]
+    result = fit(["-m", "-cd", "experiments", "-cn", "ablation_demo", *overrides, f"paths.log_dir={tmp_path}"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep_dir,) = (tmp_path / "sweeps" / "ablation_demo").iterdir()
+    jobs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
+    assert len(jobs) == 4
+
+    labels = {tuple(sweep_labels(OmegaConf.load(j / ".hydra" / "config.yaml")).items()) for j in jobs}
+    assert labels == {(("refine", r), ("da", d), ("seed", "1")) for r in ("on", "off") for d in ("on", "off")}
+
+    # one W&B run per job (not one run all jobs log into), grouped by the sweep, tagged with its flags
+    wandb_runs = [load_offline_run(d) for j in jobs for d in find_offline_runs(j)]
+    assert len(wandb_runs) == 4
+    for run in wandb_runs:
+        assert run.config["logger.wandb.group"] == "ablation_demo"
+        flags = f"refine={'on' if run.config['model.refine.enabled'] else 'off'}"
+        assert flags in run.config["logger.wandb.tags"] and "seed=1" in run.config["logger.wandb.tags"]
+        assert run.metrics["val/demo_real/acc"] >= 0
+
+    runs, notes = collect([sweep_dir])
+    assert len(runs) == 4 and not notes  # the W&B folders inside the run folders are not counted twice
+    report = compare(runs, tmp_path / "cmp")
+    text = report.read_text()
+    assert "Config keys that differ: model.da.enabled, model.refine.enabled\n" in text
+    assert (tmp_path / "cmp" / "cells.png").is_file() and (tmp_path / "cmp" / "curves.png").is_file()
