@@ -17,7 +17,7 @@ SWEEPS = sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml") if p.stem 
 
 def fit(args, cwd):
     return subprocess.run(
-        [sys.executable, "-m", "mfr.fit", *args], cwd=ROOT, capture_output=True, text=True, timeout=600,
+        [sys.executable, "-m", "mfr.fit", *args], cwd=cwd, capture_output=True, text=True, timeout=600,
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(cwd), "WANDB_MODE": "offline", "WANDB_SILENT": "true"},
     )
 
@@ -25,7 +25,7 @@ def fit(args, cwd):
 @pytest.mark.parametrize("sweep, runs", [("ablation", 12), ("ablation_demo", 4), ("heads", 12)])
 def test_sweep_definitions_expand_to_their_runs(tmp_path, sweep, runs):
     assert sweep in SWEEPS
-    result = fit(["-cd", "experiments", "-cn", sweep, "--cfg", "hydra"], tmp_path)
+    result = fit(["-cd", str(ROOT / "experiments"), "-cn", sweep, "--cfg", "hydra"], tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     params = yaml.safe_load(result.stdout)["hydra"]["sweeper"]["params"]
     count = 1
@@ -39,9 +39,10 @@ def test_sweep_definitions_expand_to_their_runs(tmp_path, sweep, runs):
 
 def test_demo_ablation_runs_four_labelled_cells_with_one_command(tmp_path):
     overrides = [o for o in TINY if not o.startswith("logger=")] + ["trainer.log_every_n_steps=1"]
-    result = fit(["-m", "-cd", "experiments", "-cn", "ablation_demo", *overrides, f"paths.log_dir={tmp_path}"], tmp_path)
+    # the command as a user types it, from a fresh directory: nothing names the output folders
+    result = fit(["-m", "-cd", str(ROOT / "experiments"), "-cn", "ablation_demo", *overrides], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    (sweep_dir,) = (tmp_path / "sweeps" / "ablation_demo").iterdir()
+    (sweep_dir,) = (tmp_path / "logs" / "sweeps" / "ablation_demo").iterdir()
     jobs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
     assert len(jobs) == 4
 
