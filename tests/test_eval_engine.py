@@ -10,6 +10,7 @@ from mfr.errors import DataError
 from mfr.eval.embedding import EmbeddingCache, Embeddings, compute_embeddings, embed_images
 from mfr.eval.engine import EvalOptions, evaluate_set, scalar_metrics
 from mfr.eval.identification import match_ranks
+from mfr.eval.report import format_tables
 from mfr.eval.verification import verification_metrics
 
 IDENTITIES, PER_IDENTITY, DIM = 12, 4, 16
@@ -214,3 +215,15 @@ def test_mr_mp_counts_references_the_landmarker_cannot_place():
     assert any(f"{refs_of_1} pairs skipped: their reference could not be masked" in n for n in result["notes"])
     assert result["mr_mp"]["embedding"]["unreadable"] == len({"surgical", "cloth"} & set(vset.meta["mask_type"]))
     assert "no landmarks to draw the mask (no face)" in next(iter(result["mr_mp"]["embedding"]["unreadable_examples"].values()))
+
+
+@pytest.mark.parametrize("folds, header", [(None, "10-fold accuracy (threshold from 9 folds)"), (6, "6-fold accuracy (threshold from 5 folds)")])
+def test_report_header_names_the_fold_count_the_set_was_scored_with(folds, header):
+    rng = np.random.default_rng(0)
+    vset = toy_set(rng)
+    if folds:
+        vset.folds = np.arange(len(vset.pairs)) % folds
+    emb, _ = identity_embeddings(rng, vset.meta["identity"], 1.0)
+    result = evaluate_set(vset, emb, EvalOptions(protocols=["all"]))
+    assert len(result["protocols"]["all"]["fold_acc"]) == (folds or 10)
+    assert header in format_tables({"toy": result})
