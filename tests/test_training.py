@@ -1,5 +1,6 @@
 """Every experiment composes and trains; sweeps, bad configs and resuming behave."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -129,3 +130,13 @@ def test_checkpoint_hyperparameters_are_plain_containers(tmp_path):
     train(compose_config(tmp_path, ["experiment=dann_refine", *TINY]))
     ckpt = torch.load(tmp_path / "out" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["hyper_parameters"]["model"]["refine"]["enabled"] is True
+
+
+def test_last_checkpoint_holds_the_final_step_even_when_no_new_best_is_saved(tmp_path):
+    # a monitor whose best is its first value (epoch, minimised): as a run whose metric falls after epoch 0
+    cfg = compose_config(tmp_path, ["experiment=dann_refine", *TINY, "trainer.max_steps=-1", "trainer.max_epochs=2",
+                                    "trainer.check_val_every_n_epoch=1", "monitor=epoch", "callbacks.model_checkpoint.mode=min"])
+    train(cfg)
+    final_step = json.loads((tmp_path / "out" / "metrics.json").read_text())["global_step"]
+    state = torch.load(tmp_path / "out" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert final_step > 0 and state["global_step"] == final_step
