@@ -103,7 +103,7 @@ def report(cfg: DictConfig, summary: dict) -> None:
     for key in sorted(summary["metrics"]):
         if key.endswith("/acc") and key.count("/") == 2:  # val/<set>/acc: each set's headline, not its protocols
             std = summary["metrics"].get(key + "_std", float("nan"))
-            lines.append(f"  {key:<28} {summary['metrics'][key]:.4f} ± {std:.4f}  (10-fold masked-vs-unmasked verification)")
+            lines.append(f"  {key:<28} {summary['metrics'][key]:.4f} ± {std:.4f}  (verification accuracy, ± over its folds)")
     if "DemoDataModule" in str(cfg.data.get("_target_", "")):
         lines.append("  (data=demo: SYNTHETIC demo faces of held-out identities, not a real benchmark)")
     lines.append(f"  best checkpoint: {summary['best_checkpoint']}")

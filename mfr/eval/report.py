@@ -67,11 +67,13 @@ def format_tables(results: dict[str, dict]) -> str:
         notes += [f"  {name}: {n}" for n in set_notes(result)]
     out = []
     if ver_rows:
-        # 10 folds is the protocol; a small set (e.g. few identities for identity-disjoint folds) may have fewer
+        # 10 folds is the protocol; a small set (few identities for identity-disjoint folds) may have fewer
         ks = sorted({len(m.get("fold_acc", [])) for r in results.values() for m in r["protocols"].values()} - {0})
-        k = str(ks[0]) if len(ks) == 1 else "k"
+        if len(ks) == 1:
+            k, fold_note = ks[0], f"threshold from {ks[0] - 1} folds"
+        else:
+            k, fold_note = "k", f"k by set: {', '.join(map(str, ks)) or 'none'}"
         header = ["set", "protocol", "pairs", "gen/imp", f"acc ({k}-fold)", "AUC", "EER", *[f"TAR@FAR={f}" for f in fars], "best thr (acc)"]
-        fold_note = f"threshold from {int(k) - 1} folds" if len(ks) == 1 else f"k by set: {', '.join(map(str, ks)) or 'none'}"
         out += [f"Verification: {k}-fold accuracy ({fold_note}); AUC, EER, TAR@FAR over all pairs", _table(header, ver_rows)]
     if id_rows:
         header = ["set", "protocol", "probes", "gallery ids (imgs)", "rank-1", "rank-5"]
