@@ -91,6 +91,15 @@ def test_adaface_updates_its_running_norm_statistics_in_training():
     assert "norm_mean" in head.state_dict()  # so checkpoints carry them
 
 
+def test_adaface_statistics_are_the_mean_and_unbiased_std_of_the_norms():
+    head = AdaFace(4, 3, momentum=1.0)  # momentum 1: the running values become the batch's
+    head._update_norm_stats(torch.tensor([3.0, 4.0, 8.0]))
+    assert head.norm_mean.item() == pytest.approx(5.0)
+    assert head.norm_std.item() == pytest.approx(math.sqrt((4 + 1 + 9) / 2))
+    head._update_norm_stats(torch.tensor([6.0]))  # one norm has no spread
+    assert (head.norm_mean.item(), head.norm_std.item()) == (6.0, 0.0)
+
+
 @pytest.mark.parametrize("factor", [0.0, 0.25, 1.0])
 def test_margin_factor_blends_plain_cosine_and_the_full_margin(factor):
     head = ArcFace(2, 2, scale=64.0, margin=0.5)

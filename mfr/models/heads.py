@@ -105,9 +105,9 @@ class AdaFace(MarginHead):
     """Margin adapted to image quality through the feature norm (Kim et al., 2022).
 
     z = clip((||f|| - mu) / (sigma + eps) * h, -1, 1), with mu and sigma running means (momentum
-    `momentum`) of the batch's norm statistics, averaged over ranks under DDP. The target logit is
-    cos(clip(theta - m*z, eps, pi - eps)) - (m*z + m). The running statistics are buffers, so
-    checkpoints carry them.
+    `momentum`) of the batch's norm statistics, over the global batch of all ranks under DDP. The
+    target logit is cos(clip(theta - m*z, eps, pi - eps)) - (m*z + m). The running statistics are
+    buffers, so checkpoints carry them.
     """
 
     def __init__(
@@ -127,12 +127,20 @@ class AdaFace(MarginHead):
 
     @torch.no_grad()
     def _update_norm_stats(self, norms: torch.Tensor) -> None:
-        stats = torch.stack([norms.mean(), norms.std(unbiased=True) if norms.numel() > 1 else norms.new_zeros(())])
+        """Move the running statistics towards the mean and unbiased std of the norms of every rank's batch.
+
+        Ranks add up their count, sum and sum of squares (in fp64, so the squares do not cancel), which gives
+        the statistics of the global batch; an average of per-rank stds would miss the spread between ranks.
+        """
+        norms = norms.double()
+        sums = torch.stack([norms.new_full((), norms.numel()), norms.sum(), norms.square().sum()])  # a fill: no copy, no sync
         if dist.is_available() and dist.is_initialized():
-            dist.all_reduce(stats)
-            stats /= dist.get_world_size()
-        self.norm_mean.lerp_(stats[0], self.momentum)
-        self.norm_std.lerp_(stats[1], self.momentum)
+            dist.all_reduce(sums)
+        count, total, squares = sums
+        mean = total / count
+        variance = (squares - count * mean**2) / (count - 1).clamp_min(1)  # one norm: 0, without a host sync
+        self.norm_mean.lerp_(mean.to(self.norm_mean.dtype), self.momentum)
+        self.norm_std.lerp_(variance.clamp_min(0).sqrt().to(self.norm_std.dtype), self.momentum)
 
     def margin(self, target_cos, embeddings):
         norms = embeddings.norm(dim=1).clamp(0.001, 100.0).detach()
