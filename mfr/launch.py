@@ -38,7 +38,9 @@ def check_run_folder(argv: Sequence[str], env: Mapping[str, str]) -> None:
 
 
 def trains_on_several_processes(trainer: Mapping) -> bool:
-    return "ddp" in str(trainer.get("strategy", "")) or trainer.get("devices", 1) not in (1, "1") or trainer.get("num_nodes", 1) != 1
+    """Whether Lightning would start more than this one process for the trainer config."""
+    several_devices = trainer.get("devices", 1) not in (1, "1")  # "auto" may be several GPUs
+    return "ddp" in str(trainer.get("strategy", "")) or several_devices or trainer.get("num_nodes", 1) != 1
 
 
 def check_sweep(trainer: Mapping, multirun: bool) -> None:

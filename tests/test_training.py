@@ -16,7 +16,7 @@ from mfr.training import build_module, resolve_callbacks_for_device, train, uses
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
 
 
-def run_fit(args: list[str], cwd: Path, extra_path: list[str] = (), env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_fit(args: list[str], cwd: Path, extra_path: list[str] = (), env: dict | None = None) -> subprocess.CompletedProcess:
     """`python -m mfr.fit ARGS` in a fresh process, as a user would run it (with `env` added to its environment)."""
     return subprocess.run(
         [sys.executable, "-m", "mfr.fit", *args], cwd=cwd, capture_output=True, text=True, timeout=600,
