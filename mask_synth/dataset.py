@@ -7,6 +7,7 @@ named by their POSIX path relative to the root, which is also the key of every m
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import cv2
@@ -99,13 +100,20 @@ def encode(image: np.ndarray, name: str, quality: int = 95) -> bytes:
 _FOLDERS_MADE: set[str] = set()  # folders this process has made sure exist: one mkdir each, not one per file
 
 
+def temporary_name(name: str) -> str:
+    """A hidden name for writing file `name` atomically (beside it, then a rename), unique to this writer:
+    a pid repeats across the nodes of a cluster sharing a filesystem, and writers sharing a temporary file
+    would mix their bytes."""
+    return f".{name}.{uuid.uuid4().hex}.tmp"
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write a file so that it is either absent or complete: a hidden temporary file, then a rename."""
     folder, name = os.path.split(os.fspath(path))
     if folder not in _FOLDERS_MADE:
         os.makedirs(folder or ".", exist_ok=True)
         _FOLDERS_MADE.add(folder)
-    temporary = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
+    temporary = os.path.join(folder, temporary_name(name))
     try:
         f = open(temporary, "wb")
     except FileNotFoundError:  # the folder went away since this process made it

@@ -6,20 +6,29 @@ See configs/train.yaml for the groups; `-m` runs a sweep, e.g.
 
 from __future__ import annotations
 
+import os
+import sys
+
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from mfr.cli import one_line_errors
+from mfr.launch import check_run_folder, check_sweep
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from mfr.training import train  # imported here so --help and config errors come back fast
-
     with one_line_errors():
+        check_sweep(cfg.trainer, HydraConfig.get().mode == RunMode.MULTIRUN)
+        from mfr.training import train  # imported here so --help and config errors come back fast
+
         metrics = train(cfg)
     return metrics.get(cfg.get("monitor"))
 
 
 if __name__ == "__main__":
+    with one_line_errors():
+        check_run_folder(sys.argv[1:], os.environ)
     main()

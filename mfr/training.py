@@ -20,12 +20,17 @@ from mfr.sweep import label_loggers
 log = logging.getLogger(__name__)
 
 
+def uses_gpu(trainer_cfg: dict) -> bool:
+    """Whether the trainer will run on a GPU: accelerator gpu/cuda, or auto with one present."""
+    return trainer_cfg.get("accelerator") in ("gpu", "cuda") or (
+        trainer_cfg.get("accelerator") == "auto" and torch.cuda.is_available()
+    )
+
+
 def resolve_for_device(trainer_cfg: dict) -> dict:
     """precision=auto becomes bf16 mixed precision on a GPU and fp32 on a CPU; SyncBatchNorm, which
     only exists for GPUs, is dropped on a CPU (so trainer=ddp also runs as CPU processes over gloo)."""
-    on_gpu = trainer_cfg.get("accelerator") in ("gpu", "cuda") or (
-        trainer_cfg.get("accelerator") == "auto" and torch.cuda.is_available()
-    )
+    on_gpu = uses_gpu(trainer_cfg)
     if trainer_cfg.get("precision") == "auto":
         trainer_cfg["precision"] = "bf16-mixed" if on_gpu else "32-true"
     if not on_gpu:
@@ -33,7 +38,16 @@ def resolve_for_device(trainer_cfg: dict) -> dict:
     return trainer_cfg
 
 
-def instantiate_all(group: DictConfig | None) -> list:
+def resolve_callbacks_for_device(callbacks_cfg: dict, on_gpu: bool) -> dict:
+    """progress_bar.refresh_rate=auto: every 10 steps on a CPU, every 100 on a GPU, where each refresh reads the
+    logged losses back to the host and so makes it wait for the GPU to finish the step."""
+    bar = callbacks_cfg.get("progress_bar")
+    if bar and bar.get("refresh_rate") == "auto":
+        bar["refresh_rate"] = 100 if on_gpu else 10
+    return callbacks_cfg
+
+
+def instantiate_all(group: DictConfig | dict | None) -> list:
     """Instantiate every entry of a dict-of-configs group (callbacks, logger); none for an empty group."""
     if not group:
         return []
@@ -62,7 +76,9 @@ def train(cfg: DictConfig) -> dict:
     label_loggers(cfg)
     loggers = instantiate_all(cfg.get("logger"))
     trainer_cfg = resolve_for_device(OmegaConf.to_container(cfg.trainer, resolve=True))
-    trainer = hydra.utils.instantiate(trainer_cfg, callbacks=instantiate_all(cfg.get("callbacks")), logger=loggers or False)
+    callbacks_cfg = OmegaConf.to_container(cfg.callbacks, resolve=True) if cfg.get("callbacks") else {}
+    callbacks = instantiate_all(resolve_callbacks_for_device(callbacks_cfg, uses_gpu(trainer_cfg)))
+    trainer = hydra.utils.instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False)
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mfr.errors import ConfigError
-from mfr.models.heads import AdaFace, ArcFace, CosFace, NormSoftmax, SubCenterArcFace, build_head
+from mfr.models.heads import HEADS, AdaFace, ArcFace, CosFace, NormSoftmax, SubCenterArcFace, build_head
 
 
 def head_at_angles(head, thetas):
@@ -91,6 +91,15 @@ def test_adaface_updates_its_running_norm_statistics_in_training():
     assert "norm_mean" in head.state_dict()  # so checkpoints carry them
 
 
+def test_adaface_statistics_are_the_mean_and_unbiased_std_of_the_norms():
+    head = AdaFace(4, 3, momentum=1.0)  # momentum 1: the running values become the batch's
+    head._update_norm_stats(torch.tensor([3.0, 4.0, 8.0]))
+    assert head.norm_mean.item() == pytest.approx(5.0)
+    assert head.norm_std.item() == pytest.approx(math.sqrt((4 + 1 + 9) / 2))
+    head._update_norm_stats(torch.tensor([6.0]))  # one norm has no spread
+    assert (head.norm_mean.item(), head.norm_std.item()) == (6.0, 0.0)
+
+
 @pytest.mark.parametrize("factor", [0.0, 0.25, 1.0])
 def test_margin_factor_blends_plain_cosine_and_the_full_margin(factor):
     head = ArcFace(2, 2, scale=64.0, margin=0.5)
@@ -98,6 +107,19 @@ def test_margin_factor_blends_plain_cosine_and_the_full_margin(factor):
     emb, t = head_at_angles(head, [0.6])
     expected = (1 - factor) * math.cos(0.6) + factor * math.cos(0.6 + 0.5)
     assert head(emb, torch.tensor([0]))[0, 0].item() == pytest.approx(64 * expected, abs=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(HEADS))
+def test_logits_are_fp32_exact_under_bf16_autocast(name):
+    """bf16 training (CPU autocast runs it too) must not round the cosines: s=64 would magnify it."""
+    torch.manual_seed(0)
+    head = build_head(name, 64, 200).eval()  # eval: AdaFace's statistics stay the same for both passes
+    embeddings, labels = (torch.randn(32, 64) * 20).bfloat16(), torch.randint(0, 200, (32,))  # as a bf16 model emits
+    exact = head(embeddings.float(), labels)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = head(embeddings, labels)
+    assert mixed.dtype == torch.float32
+    assert (mixed - exact).abs().max().item() < 1e-4
 
 
 def test_unknown_head_names_the_allowed_values():

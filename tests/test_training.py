@@ -8,18 +8,19 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from omegaconf import OmegaConf
 
 from conftest import CONFIGS, ROOT, TINY, compose_config
-from mfr.training import build_module, train
+from mfr.training import build_module, resolve_callbacks_for_device, train, uses_gpu
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
 
 
-def run_fit(args: list[str], cwd: Path, extra_path: list[str] = ()) -> subprocess.CompletedProcess:
-    """`python -m mfr.fit ARGS` in a fresh process, as a user would run it."""
+def run_fit(args: list[str], cwd: Path, extra_path: list[str] = (), env: dict | None = None) -> subprocess.CompletedProcess:
+    """`python -m mfr.fit ARGS` in a fresh process, as a user would run it (with `env` added to its environment)."""
     return subprocess.run(
         [sys.executable, "-m", "mfr.fit", *args], cwd=cwd, capture_output=True, text=True, timeout=600,
-        env={"PYTHONPATH": ":".join([str(ROOT), *extra_path]), "PATH": "/usr/bin:/bin", "HOME": str(cwd)},
+        env={"PYTHONPATH": ":".join([str(ROOT), *extra_path]), "PATH": "/usr/bin:/bin", "HOME": str(cwd), **(env or {})},
     )
 
 
@@ -140,3 +141,17 @@ def test_last_checkpoint_holds_the_final_step_even_when_no_new_best_is_saved(tmp
     final_step = json.loads((tmp_path / "out" / "metrics.json").read_text())["global_step"]
     state = torch.load(tmp_path / "out" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert final_step > 0 and state["global_step"] == final_step
+
+
+@pytest.mark.parametrize("trainer, refresh", [("gpu", 100), ("ddp", 100), ("cpu", 10)])
+def test_progress_bar_refreshes_rarely_on_a_gpu(tmp_path, trainer, refresh):
+    """Each refresh reads the logged losses back from the device: a host sync that stalls a GPU every 10 steps."""
+    cfg = compose_config(tmp_path, [f"trainer={trainer}"])
+    on_gpu = uses_gpu(OmegaConf.to_container(cfg.trainer, resolve=True))
+    callbacks = resolve_callbacks_for_device(OmegaConf.to_container(cfg.callbacks, resolve=True), on_gpu)
+    assert callbacks["progress_bar"]["refresh_rate"] == refresh
+
+
+def test_ddp_keeps_batchnorm_statistics_per_gpu_unless_asked(tmp_path):
+    assert compose_config(tmp_path, ["trainer=ddp"]).trainer.sync_batchnorm is False
+    assert compose_config(tmp_path, ["trainer=ddp", "trainer.sync_batchnorm=true"]).trainer.sync_batchnorm is True

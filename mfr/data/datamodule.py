@@ -9,24 +9,54 @@ comes from, in `build()`; extra verification sets come from `val_sets`, a dict o
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 
+import cv2
+import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader, Sampler
 
 from typing import Callable
 
 from mfr.data.sets import MaskLabeledFaces, PairedFaces, VerificationSet
-from mfr.data.transforms import seed_worker_augment
+from mfr.data.transforms import seed_loader_worker, seed_augment
 
 
-def resolve_workers(num_workers: int | str) -> int:
-    """'auto' means every core but one (for the training loop), at most 12."""
-    if num_workers == "auto":
+def resolve_workers(num_workers: int | str, processes_per_node: int = 1) -> int:
+    """'auto' shares the node's cores among its training processes: each gets its share less one (for its
+    training loop), at most 12. Under SLURM, SLURM_CPUS_PER_TASK is already one process's share."""
+    if num_workers != "auto":
+        return int(num_workers)
+    if os.environ.get("SLURM_CPUS_PER_TASK"):
+        share = int(os.environ["SLURM_CPUS_PER_TASK"])
+    else:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        return max(0, min(12, cores - 1))
-    return int(num_workers)
+        share = cores // processes_per_node
+    return max(0, min(12, share - 1))
+
+
+class TargetDraws(Sampler[int]):
+    """`count` target indices drawn with replacement, the same on every rank for a given seed and epoch.
+
+    The target loader's epoch is tied to the source's, not to the target set's size. Under DDP, Lightning
+    wraps a sampler like this one in a DistributedSamplerWrapper, which deals each rank its own share of the
+    draws (a RandomSampler it would replace by a DistributedSampler: one permutation of the target set).
+    """
+
+    def __init__(self, size: int, count: int, seed: int):
+        self.size, self.count, self.seed, self.epoch = size, count, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:  # Lightning calls it every epoch (through its wrapper under DDP)
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self):
+        return iter(np.random.default_rng([self.seed, self.epoch]).integers(0, self.size, self.count).tolist())
 
 
 class FaceDataModule(pl.LightningDataModule):
@@ -49,13 +79,18 @@ class FaceDataModule(pl.LightningDataModule):
         self.target_batch_size = target_batch_size or batch_size
         self.val_batch_size = val_batch_size
         self.pin_memory = pin_memory and torch.cuda.is_available()  # page-locked buffers only help a GPU
-        self.num_workers = resolve_workers(num_workers)
+        self.workers_setting = num_workers
         self.use_target, self.augment_cfg, self.seed = use_target, dict(augment or {}), seed
         self.monitor = monitor  # the validation metric that picks the best checkpoint
         self.source: PairedFaces | None = None
         self.target: MaskLabeledFaces | None = None
         self.val_sets: list[VerificationSet] = []
         self.val_set_builders = dict(val_sets or {})
+
+    @property
+    def num_workers(self) -> int:
+        """This process's loader workers; 'auto' divides the node's cores among the trainer's processes on it."""
+        return resolve_workers(self.workers_setting, self.trainer.num_devices if self.trainer is not None else 1)
 
     # -- what a subclass provides -------------------------------------------------------------
     def build(self) -> None:
@@ -74,14 +109,23 @@ class FaceDataModule(pl.LightningDataModule):
             self.val_sets += [builder() for builder in self.val_set_builders.values() if builder is not None]
 
     def _loader(self, dataset, batch_size: int, **kwargs) -> DataLoader:
+        """A loader whose augmentations draw their own random stream on every rank (and in every worker)."""
         workers = kwargs.pop("num_workers", self.num_workers)
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        if workers == 0:  # the main process draws them, from a seed made as a worker's is: torch's RNG and the rank
+            seed_augment(dataset, int(torch.empty((), dtype=torch.int64).random_().item()), rank)
+        else:
+            # one OpenCV thread per worker (parallelism comes from the workers, as mfr.data.bench measures), set
+            # here for them to inherit: a forked worker that resizes the thread pool of this process hangs for
+            # good (in pthread_cond_destroy, waiting for pool threads that exist only here)
+            cv2.setNumThreads(1)
         return DataLoader(
             dataset,
             batch_size=batch_size,
             num_workers=workers,
             pin_memory=self.pin_memory,
             persistent_workers=workers > 0,
-            worker_init_fn=seed_worker_augment,
+            worker_init_fn=functools.partial(seed_loader_worker, rank=rank),
             **kwargs,
         )
 
@@ -89,9 +133,12 @@ class FaceDataModule(pl.LightningDataModule):
         source = self._loader(self.source, self.batch_size, shuffle=True, drop_last=True)
         if not (self.use_target and self.target is not None):
             return {"source": source}
-        # the target loader is sized to the source's epoch, so an epoch is one pass over the source
-        steps = len(self.source) // self.batch_size
-        sampler = RandomSampler(self.target, replacement=True, num_samples=steps * self.target_batch_size)
+        # the target loader is sized to the source's epoch, so an epoch is one pass over the source: under DDP
+        # each rank's share of the source (DistributedSampler pads it to ceil(n / ranks)), and as many target
+        # batches per rank, drawn for all ranks at once
+        ranks = self.trainer.world_size if self.trainer is not None else 1
+        steps = math.ceil(len(self.source) / ranks) // self.batch_size
+        sampler = TargetDraws(len(self.target), steps * self.target_batch_size * ranks, self.seed)
         workers = max(1, self.num_workers // 2) if self.num_workers else 0
         target = self._loader(self.target, self.target_batch_size, sampler=sampler, drop_last=True, num_workers=workers)
         return {"source": source, "target": target}

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mask_synth.dataset import temporary_name
 from mfr.data.io import DatasetLayoutError, SkippedImages, read_all, require
 from mfr.data.table import FaceTable
 
@@ -36,14 +37,14 @@ def is_pack(root: Path) -> bool:
 
 
 def write_json(path: Path, content: dict) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary = path.with_name(temporary_name(path.name))
     temporary.write_text(json.dumps(content, indent=1) + "\n")
     os.replace(temporary, path)
 
 
 def write_shard(table: FaceTable, rows: range, path: Path, size: int, batch: int, threads: int) -> dict:
     """Decode `rows` into one .npy shard (written atomically); returns its sidecar (kept and skipped rows)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary = path.with_name(temporary_name(path.name))
     array = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8, shape=(len(rows), size, size, 3))
     kept, skipped = [], SkippedImages(path.name)
     for start in range(0, len(rows), batch):
@@ -85,10 +86,13 @@ def write_pack(table: FaceTable, out_dir: str | Path, image_size: int = 112, sha
         skipped += [tuple(s) for s in done["skipped"]]
     kept = np.array(kept, np.int64)
     packed = table.select(kept)
-    np.savez(out / ".index.tmp.npz", identity=packed.identity, mask=packed.mask, twin=packed.twin, position=kept)
-    os.replace(out / ".index.tmp.npz", out / "index.npz")
-    (out / ".keys.tmp").write_text("\n".join(packed.keys) + "\n")
-    os.replace(out / ".keys.tmp", out / "keys.txt")
+    index = out / temporary_name("index.npz")
+    with open(index, "wb") as f:  # a file object: np.savez would add .npz to the name
+        np.savez(f, identity=packed.identity, mask=packed.mask, twin=packed.twin, position=kept)
+    os.replace(index, out / "index.npz")
+    keys = out / temporary_name("keys.txt")
+    keys.write_text("\n".join(packed.keys) + "\n")
+    os.replace(keys, out / "keys.txt")
     write_json(out / "pack.json", {
         "format": FORMAT, "version": VERSION, "image_size": image_size, "count": len(kept), "shards": shards,
         "names": list(table.names), "source": source, "skipped": skipped,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mask_synth.dataset import temporary_name
 from mfr.data.io import CorruptImageError, DatasetLayoutError, decode_image, require
 from mfr.data.table import UNKNOWN, FaceTable
 
@@ -172,7 +173,7 @@ def extract(path: str | Path, out_dir: str | Path) -> int:
         target = Path(out_dir, table.names[identity], f"{key}{suffix}")
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-            temporary = target.with_name(f".{target.name}.tmp")
+            temporary = target.with_name(temporary_name(target.name))
             temporary.write_bytes(encoded)
             os.replace(temporary, target)
     return len(table)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mask_synth.dataset import temporary_name
 from mfr.data.io import DatasetLayoutError, SkippedImages, read_all
 from mfr.errors import DataError
 from mfr.data.pairs import make_pairs
@@ -121,7 +122,7 @@ def write_pairs_file(path: Path, options: dict, keys, same, fold) -> None:
     lines = [PAIRS_HEADER, f"# options: {json.dumps(options, sort_keys=True)}"]
     lines += [f"{a}\t{b}\t{int(s)}\t{int(f)}" for (a, b), s, f in zip(keys, same, fold)]
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary = path.with_name(temporary_name(path.name))
     temporary.write_text("\n".join(lines) + "\n")
     os.replace(temporary, path)
     log.info("wrote %d RMFD_FV pairs to %s (later runs read them back)", len(keys), path)

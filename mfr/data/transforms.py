@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import albumentations as A
 import cv2
+import numpy as np
 import torch
+from lightning_fabric.utilities.seed import pl_worker_init_function
 
 
 def build_augment(image_size: int, flip: float = 0.5, color: float = 0.0, blur: float = 0.0, low_res: float = 0.0,
                   crop: float = 0.0, paired: bool = False, seed: int | None = 0) -> A.Compose:
     """Resize to `image_size`, then each augmentation with its probability (0 turns it off).
 
-    `seed` fixes the draws in the main process; DataLoader workers reseed in `seed_worker_augment`.
+    `seed` fixes the draws of a dataset used directly; FaceDataModule's loaders reseed them per rank and worker.
     """
     steps: list = [A.Resize(image_size, image_size, interpolation=cv2.INTER_AREA)]
     if crop:
@@ -35,12 +37,20 @@ def resize_only(image_size: int) -> A.Compose:
     return A.Compose([A.Resize(image_size, image_size, interpolation=cv2.INTER_AREA)])
 
 
-def seed_worker_augment(worker_id: int) -> None:
-    """DataLoader worker_init_fn: give each worker's augmentation its own random stream.
-
-    albumentations keeps its own generator, which every forked worker would otherwise copy.
-    """
-    info = torch.utils.data.get_worker_info()
-    augment = getattr(info.dataset, "augment", None) if info is not None else None
+def seed_augment(dataset, *entropy: int) -> None:
+    """Reseed a dataset's augmentation (albumentations keeps its own generator) from `entropy`, mixed into one seed."""
+    augment = getattr(dataset, "augment", None)
     if augment is not None:
-        augment.set_random_seed(torch.initial_seed() % 2**32)
+        augment.set_random_seed(int(np.random.SeedSequence(entropy).generate_state(1)[0]))
+
+
+def seed_loader_worker(worker_id: int, rank: int = 0) -> None:
+    """DataLoader worker_init_fn: random streams of the worker's own on every rank.
+
+    Lightning's worker seeding mixes the loader's base seed, the worker and the global rank into torch's,
+    numpy's and random's seeds (a loader with a worker_init_fn of its own does not get it, so it is called
+    here); without the rank, worker k would draw the same flips and crops on every rank. albumentations'
+    generator, which every forked worker would otherwise copy, is reseeded from torch's.
+    """
+    pl_worker_init_function(worker_id, rank)
+    seed_augment(torch.utils.data.get_worker_info().dataset, torch.initial_seed())

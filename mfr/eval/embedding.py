@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from mask_synth.dataset import temporary_name
 from mfr.data.sets import IndexedImages
 from mfr.errors import DataError
 
@@ -150,11 +151,12 @@ class EmbeddingCache:
 
     def save(self, path: Path, emb: Embeddings) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-        np.savez(
-            tmp, values=emb.values, failure_index=np.array(list(emb.failures), np.int64),
-            failure_reason=np.array(list(emb.failures.values()), str), notes=json.dumps(emb.notes), seconds=emb.seconds,
-        )
+        tmp = path.with_name(temporary_name(path.name))
+        with open(tmp, "wb") as f:  # a file object: np.savez would add .npz to the name
+            np.savez(
+                f, values=emb.values, failure_index=np.array(list(emb.failures), np.int64),
+                failure_reason=np.array(list(emb.failures.values()), str), notes=json.dumps(emb.notes), seconds=emb.seconds,
+            )
         os.replace(tmp, path)
 
 

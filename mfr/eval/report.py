@@ -6,6 +6,8 @@ import json
 import os
 from pathlib import Path
 
+from mask_synth.dataset import temporary_name
+
 NA = "n/a"
 
 
@@ -87,7 +89,7 @@ def write_json(path: str | Path, payload: dict) -> Path:
     """Write JSON atomically: a reader never sees half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = path.with_name(temporary_name(path.name))
     tmp.write_text(json.dumps(payload, indent=1))
     os.replace(tmp, path)
     return path

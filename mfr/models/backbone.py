@@ -72,5 +72,13 @@ class Backbone(nn.Module):
         if len(missing) == len(self.trunk.state_dict()):
             raise ConfigError(f"{checkpoint}: none of its tensors match a {type(self.trunk).__name__}")
 
+    @torch.no_grad()
+    def map_size(self, image_size: int) -> tuple[int, int]:
+        """(h, w) of the feature map this backbone gives at image_size x image_size (one image, in eval mode)."""
+        was_training, device = self.training, next(self.parameters()).device
+        fmap = self.eval()(torch.zeros(1, 3, image_size, image_size, device=device))
+        self.train(was_training)
+        return int(fmap.shape[2]), int(fmap.shape[3])
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.neck(self.trunk.forward_features(images))

@@ -25,7 +25,7 @@ class FaceEmbedder(nn.Module):
         super().__init__()
         self.backbone = Backbone(**backbone)
         self.image_size = image_size
-        self.spatial = self._feature_size(image_size)
+        self.spatial = self.backbone.map_size(image_size)
         channels = self.backbone.channels
         self.refine = refine
         self.output = (
@@ -33,14 +33,6 @@ class FaceEmbedder(nn.Module):
             if refine
             else FaceOutput(channels, self.spatial, embedding_size, dropout)
         )
-
-    @torch.no_grad()
-    def _feature_size(self, image_size: int) -> tuple[int, int]:
-        was_training = self.backbone.training
-        self.backbone.eval()
-        fmap = self.backbone(torch.zeros(1, 3, image_size, image_size))
-        self.backbone.train(was_training)
-        return int(fmap.shape[2]), int(fmap.shape[3])
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(B,3,S,S) normalised images -> (embeddings (B,E), attention (B,N,N) or None without refinement)."""

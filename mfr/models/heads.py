@@ -23,7 +23,10 @@ from mfr.errors import ConfigError
 
 
 class MarginHead(nn.Module):
-    """Cosine classifier; subclasses change the target-class logit in `margin`."""
+    """Cosine classifier; subclasses change the target-class logit in `margin`.
+
+    `cosine` and `margin` get fp32 embeddings and run with autocast off, whatever the training precision.
+    """
 
     def __init__(self, embedding_size: int, num_classes: int, scale: float = 64.0, sub_centers: int = 1):
         super().__init__()
@@ -33,7 +36,7 @@ class MarginHead(nn.Module):
         self.margin_factor = 1.0
 
     def cosine(self, embeddings: torch.Tensor) -> torch.Tensor:
-        cos = F.linear(F.normalize(embeddings.float()), F.normalize(self.weight.float()))
+        cos = F.linear(F.normalize(embeddings), F.normalize(self.weight.float()))
         if self.sub_centers > 1:  # each class's cosine is its nearest sub-center's
             cos = cos.view(-1, self.num_classes, self.sub_centers).amax(dim=2)
         return cos.clamp(-1.0, 1.0)
@@ -42,14 +45,18 @@ class MarginHead(nn.Module):
         return target_cos
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        cos = self.cosine(embeddings)
-        rows = torch.arange(cos.shape[0], device=cos.device)
-        target_cos = cos[rows, labels]
-        target = self.margin(target_cos, embeddings)
-        if self.margin_factor < 1.0:
-            target = target_cos + self.margin_factor * (target - target_cos)
-        logits = cos.index_put((rows, labels), target)
-        return logits * self.scale
+        # fp32 with autocast off: under bf16 autocast F.linear would round every cosine to 8 significant
+        # bits (logit errors up to ~0.25 at s=64), and the target-logit write needs one dtype throughout
+        with torch.autocast(embeddings.device.type, enabled=False):
+            embeddings = embeddings.float()
+            cos = self.cosine(embeddings)
+            rows = torch.arange(cos.shape[0], device=cos.device)
+            target_cos = cos[rows, labels]
+            target = self.margin(target_cos, embeddings)
+            if self.margin_factor < 1.0:
+                target = target_cos + self.margin_factor * (target - target_cos)
+            logits = cos.index_put((rows, labels), target)
+            return logits * self.scale
 
 
 class NormSoftmax(MarginHead):
@@ -98,9 +105,9 @@ class AdaFace(MarginHead):
     """Margin adapted to image quality through the feature norm (Kim et al., 2022).
 
     z = clip((||f|| - mu) / (sigma + eps) * h, -1, 1), with mu and sigma running means (momentum
-    `momentum`) of the batch's norm statistics, averaged over ranks under DDP. The target logit is
-    cos(clip(theta - m*z, eps, pi - eps)) - (m*z + m). The running statistics are buffers, so
-    checkpoints carry them.
+    `momentum`) of the batch's norm statistics, over the global batch of all ranks under DDP. The
+    target logit is cos(clip(theta - m*z, eps, pi - eps)) - (m*z + m). The running statistics are
+    buffers, so checkpoints carry them.
     """
 
     def __init__(
@@ -120,15 +127,23 @@ class AdaFace(MarginHead):
 
     @torch.no_grad()
     def _update_norm_stats(self, norms: torch.Tensor) -> None:
-        stats = torch.stack([norms.mean(), norms.std(unbiased=True) if norms.numel() > 1 else norms.new_zeros(())])
+        """Move the running statistics towards the mean and unbiased std of the norms of every rank's batch.
+
+        Ranks add up their count, sum and sum of squares (in fp64, so the squares do not cancel), which gives
+        the statistics of the global batch; an average of per-rank stds would miss the spread between ranks.
+        """
+        norms = norms.double()
+        sums = torch.stack([norms.new_full((), norms.numel()), norms.sum(), norms.square().sum()])  # a fill: no copy, no sync
         if dist.is_available() and dist.is_initialized():
-            dist.all_reduce(stats)
-            stats /= dist.get_world_size()
-        self.norm_mean.lerp_(stats[0], self.momentum)
-        self.norm_std.lerp_(stats[1], self.momentum)
+            dist.all_reduce(sums)
+        count, total, squares = sums
+        mean = total / count
+        variance = (squares - count * mean**2) / (count - 1).clamp_min(1)  # one norm: 0, without a host sync
+        self.norm_mean.lerp_(mean.to(self.norm_mean.dtype), self.momentum)
+        self.norm_std.lerp_(variance.clamp_min(0).sqrt().to(self.norm_std.dtype), self.momentum)
 
     def margin(self, target_cos, embeddings):
-        norms = embeddings.float().norm(dim=1).clamp(0.001, 100.0).detach()
+        norms = embeddings.norm(dim=1).clamp(0.001, 100.0).detach()
         if self.training:
             self._update_norm_stats(norms)
         z = ((norms - self.norm_mean) / (self.norm_std + self.eps) * self.h).clamp(-1.0, 1.0)
