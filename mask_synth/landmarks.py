@@ -14,6 +14,7 @@ placed, and an image no path can place is reported as having no face, with each 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -184,8 +185,13 @@ class FaceModels:
     predict_five: Callable
 
 
+@functools.lru_cache(maxsize=1)
 def dlib_models() -> FaceModels:
-    """dlib's 68- and 5-point shape predictors, its HOG face detector and its CNN (MMOD) face detector."""
+    """dlib's 68- and 5-point shape predictors, its HOG face detector and its CNN (MMOD) face detector.
+
+    Loaded once per process (about 5 s, the 68-point predictor and the HOG detector), so calibration
+    and the job share them and worker processes forked afterwards inherit them.
+    """
     import dlib  # imported here so that aligned inputs and the renderer never need it
 
     predictor = dlib.shape_predictor(str(predictor_path()))
