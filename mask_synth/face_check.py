@@ -27,7 +27,7 @@ YAWS = np.radians(np.arange(-90.0, 90.1, 7.5))
 PITCHES = np.radians([-20.0, 0.0, 20.0])
 # The template in every pose of the grid (P, 68, 2), with each pose's (yaw, pitch) in degrees.
 POSES = [(yaw, pitch) for yaw in YAWS for pitch in PITCHES]
-POSED = np.stack([posed_landmarks(TEMPLATE_68, TEMPLATE_DEPTH, yaw=y, pitch=p, center=(56.0, 56.0)) for y, p in POSES]).astype(np.float64)
+POSED = np.stack([posed_landmarks(TEMPLATE_68, TEMPLATE_DEPTH, yaw=y, pitch=p, center=(56.0, 56.0)) for y, p in POSES]).astype(float)
 POSE_DEGREES = np.degrees(np.array(POSES))
 
 SHAPE_TOLERANCE = 0.25  # RMS distance to the best posed template, in the template's (frontal) eye distances

@@ -208,7 +208,7 @@ def dlib_models() -> FaceModels:
     def detect_cnn(rgb: np.ndarray) -> list[np.ndarray]:
         return [np.array([d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()], np.float64) for d in cnn(rgb, 0)]
 
-    return FaceModels(lambda gray, box: shape(predictor, gray, box), detect, detect_cnn, lambda gray, box: shape(predictor_five, gray, box))
+    return FaceModels(functools.partial(shape, predictor), detect, detect_cnn, functools.partial(shape, predictor_five))
 
 
 def largest(boxes: list[np.ndarray]) -> np.ndarray:
@@ -216,17 +216,18 @@ def largest(boxes: list[np.ndarray]) -> np.ndarray:
 
 
 class LandmarkFinder:
-    """68 checked landmarks for one RGB image, from the cheapest path that gives a fit passing `mask_synth.face_check`.
+    """68 checked landmarks for one RGB image: the cheapest path whose fit passes `mask_synth.face_check`.
 
     `tight` (faces sit where the dataset's box prior says): the box prior and its refinement, dlib's
     HOG detector (then upsampled), dlib's CNN detector. `detect` (faces anywhere): the HOG detector,
     the CNN detector, then the box prior, which there is only a guess. The CNN detector is slow: it
     runs on a downscaled image (`cnn_scales`), and its box gets the 68-point predictor or, where that
-    cannot read the face (profiles), the 5-point predictor and the template posed to fit it. The whole image as the face box comes last. A fit that fails its checks
-    is not kept: the next path is tried, and NoFaceError names why each one failed. Only with `tight`
-    is a prior fit that fails no check but locking kept, as the fallback `prior-only`, when no path
-    does better (masked faces, which dlib's predictors do not lock onto). Models default to dlib's
-    (`dlib_models`); tests inject stand-ins.
+    cannot read the face (profiles), the 5-point predictor and the template posed to fit it. The
+    whole image as the face box comes last. A fit that fails its checks is not kept: the next path
+    is tried, and NoFaceError names why each one failed. Only with `tight` is a prior fit that fails
+    no check but locking kept, as the fallback `prior-only`, when no path does better (masked faces,
+    which dlib's predictors do not lock onto). Models default to dlib's (`dlib_models`); tests
+    inject stand-ins.
     """
 
     def __init__(

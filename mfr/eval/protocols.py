@@ -107,7 +107,7 @@ class MaskedReferences(Sequence):
         for i in map(int, np.unique(self.index)):
             self.points[i], self.sources[i] = self._landmarks_of(i, landmarks, landmark_sources, landmarker)
         source = images_fingerprint(images)
-        placed = np.stack([self.points[i] if self.points[i] is not None else np.full((68, 2), np.nan, np.float32) for i in self.points])
+        placed = np.stack([np.full((68, 2), np.nan, np.float32) if p is None else p for p in self.points.values()])
         self.fingerprint = None if source is None else hashlib.sha1(
             "|".join([source, self.index.tobytes().hex(), ",".join(self.labels), default,
                       hashlib.sha1(np.ascontiguousarray(placed, np.float32)).hexdigest(), renderer_version()]).encode()
