@@ -189,7 +189,7 @@ def test_landmarks_are_found_on_nearly_all_real_tight_crops():
     from mask_synth.dataset import list_images, read_rgb
 
     sources, _ = list_images(RMFD)
-    sample = sources[:: max(1, len(sources) // 300)]
+    sample = sources[:: max(1, len(sources) // 150)]
     find = LandmarkFinder()
     outcomes = []
     for source in sample:
