@@ -83,7 +83,7 @@ def stage_times(job: MaskJob, sources: list[str]) -> dict[str, float]:
 def detector_rate(input_dir: Path, sources: list[str]) -> float:
     """Images per second of dlib's HOG detector alone, upsampling once, on these images (decoded beforehand):
     a yardstick run under the same load as the job, since a shared machine's speed varies from minute to minute."""
-    _, detect = dlib_models()
+    detect = dlib_models().detect
     grays = [cv2.cvtColor(read_rgb(input_dir / s), cv2.COLOR_RGB2GRAY) for s in sources]
     start = time.perf_counter()
     for gray in grays:

@@ -64,7 +64,8 @@ def resolve_landmarks(requested: str, name: str, input_dir: Path, sources: list[
         if "landmarks" in config and "prior_box" in config:
             return config["landmarks"], tuple(config["prior_box"])
     sample = sources[:: max(1, len(sources) // CALIBRATION_SAMPLE)][:CALIBRATION_SAMPLE]
-    calibration = calibrate(_readable(input_dir, sample), *dlib_models())
+    models = dlib_models()
+    calibration = calibrate(_readable(input_dir, sample), models.predict, models.detect)
     print(f"{name}: landmarks: {calibration.describe()}", file=sys.stderr)
     return calibration.strategy, calibration.prior_box
 

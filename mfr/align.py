@@ -21,6 +21,7 @@ import numpy as np
 
 from mask_synth.cli import add_landmark_option, add_run_options, run_dataset
 from mask_synth.dataset import UnreadableImageError, encode, identity_of, output_name, read_rgb, write_atomic
+from mask_synth.face_check import apply_transform, similarity_transform
 from mask_synth.landmarks import FALLBACK_SOURCES, TIGHT_CROP_BOX, LandmarkFinder, NoFaceError
 from mask_synth.preview import contact_sheet
 from mask_synth.runner import FAILED, load_records
@@ -34,28 +35,6 @@ def five_points(landmarks: np.ndarray) -> np.ndarray:
     """ArcFace's five points from 68 landmarks: eye centres, nose tip, mouth corners (image left first)."""
     p = np.asarray(landmarks, np.float64)
     return np.stack([p[LEFT_EYE].mean(0), p[RIGHT_EYE].mean(0), p[NOSE_TIP], p[48], p[54]])
-
-
-def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """The 2x3 similarity (scale, rotation, translation; no reflection) mapping src onto dst in least squares.
-
-    Umeyama (1991): with centred points and the SVD U D V^T of their cross-covariance, the rotation is
-    U S V^T (S flips the last axis if needed to avoid a reflection), the scale trace(D S) / var(src).
-    """
-    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
-    src_mean, dst_mean = src.mean(0), dst.mean(0)
-    src_c, dst_c = src - src_mean, dst - dst_mean
-    covariance = dst_c.T @ src_c / len(src)
-    u, d, vt = np.linalg.svd(covariance)
-    s = np.diag([1.0, np.sign(np.linalg.det(u) * np.linalg.det(vt)) or 1.0])
-    rotation = u @ s @ vt
-    scale = np.trace(np.diag(d) @ s) / (src_c**2).sum(1).mean()
-    translation = dst_mean - scale * rotation @ src_mean
-    return np.hstack([scale * rotation, translation[:, None]])
-
-
-def apply_transform(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
-    return np.asarray(points, np.float64) @ matrix[:, :2].T + matrix[:, 2]
 
 
 @dataclass

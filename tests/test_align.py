@@ -10,9 +10,11 @@ import pytest
 from mask_synth import runner
 from mask_synth.cli import main as mask_synth_main
 from mask_synth.dataset import list_images, read_rgb
-from mask_synth.landmarks import Landmarks
+from face_models import face_in
+from mask_synth.landmarks import CNN, CNN_BOX_DROP, FIVE_POINT_ROWS, LandmarkFinder, Landmarks, box_from_points, box_iou
 from mask_synth.template import ARCFACE_5, TEMPLATE_68
 from mfr.align import AlignJob, apply_transform, five_points, similarity_transform
+from mfr.align import main as align_main
 from mfr.data.demo_faces import draw_face, sample_identity, sample_shot
 
 RMFD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rmfd_subset" / "AFDB_face_dataset"
@@ -56,10 +58,10 @@ class StandInAlign(AlignJob):
         self._finder = lambda image: Landmarks(self.truth[image.tobytes()], "prior")
 
 
-def test_align_writes_arcface_crops_and_landmarks_that_mask_synth_reuses(tmp_path, capsys):
-    root, out, masked = tmp_path / "photos", tmp_path / "aligned", tmp_path / "masked"
+def write_photos(root: Path, count: int = 4) -> dict[bytes, np.ndarray]:
+    """Faces drawn at 96 px, then placed off-centre, rotated and scaled in 160 px photos; their true landmarks by pixels."""
     truth = {}
-    for i in range(4):  # faces drawn at 96 px, then placed off-centre, rotated and scaled in a 160 px photo
+    for i in range(count):
         rng = np.random.default_rng(i)
         face, points = draw_face(sample_identity(rng), sample_shot(rng, 0.5), 96, rng)
         placement = similarity(1.2, 0.25 * (i - 1.5), [30.0 + 5 * i, 10.0])
@@ -67,7 +69,12 @@ def test_align_writes_arcface_crops_and_landmarks_that_mask_synth_reuses(tmp_pat
         (root / f"id{i % 2}").mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(root / f"id{i % 2}" / f"{i}.png"), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
         truth[photo.tobytes()] = apply_transform(placement, points).astype(np.float32)
-    StandInAlign.truth = truth
+    return truth
+
+
+def test_align_writes_arcface_crops_and_landmarks_that_mask_synth_reuses(tmp_path, capsys):
+    root, out, masked = tmp_path / "photos", tmp_path / "aligned", tmp_path / "masked"
+    StandInAlign.truth = write_photos(root)
     sources, _ = list_images(root)
     result = runner.run(StandInAlign(str(root), str(out)), sources, out, progress=False)
     assert result.statuses == {"aligned": 4}
@@ -84,6 +91,59 @@ def test_align_writes_arcface_crops_and_landmarks_that_mask_synth_reuses(tmp_pat
     records = runner.load_records(masked)
     assert {r["landmark_source"] for r in records.values()} == {"given"}  # mfr.align's landmarks, not the template
     assert "2 files under" in capsys.readouterr().err  # align.json and manifest.jsonl are left alone
+
+
+class OnlyTheCnnFindsIt(AlignJob):
+    """AlignJob whose LandmarkFinder has stand-in models: the HOG detector finds nothing (it notes which photo it
+    was shown), the CNN detector boxes that photo's face, and the 68-point predictor locks onto the face from a
+    box near it; from any other box its points ride the box (no face)."""
+
+    truth: dict = {}
+
+    def setup(self):
+        shown = {}
+
+        def detect(gray, upsample):
+            shown["points"] = self.truth[gray.tobytes()]
+            return []
+
+        def detect_cnn(rgb):  # runs on a scaled copy of the photo the HOG detector was shown
+            box = box_from_points(shown["points"]) - np.array([0, CNN_BOX_DROP, 0, CNN_BOX_DROP]) * 100
+            return [box * rgb.shape[1] / 160]
+
+        def predict(gray, box):
+            points = self.truth[gray.tobytes()]
+            return points if box_iou(np.asarray(box, float), box_from_points(points)) > 0.6 else face_in(np.asarray(box, float))
+
+        self._finder = LandmarkFinder("detect", (0.0, 0.0, 0.3, 0.3), predict=predict, detect=detect, detect_cnn=detect_cnn,
+                                      predict_five=lambda gray, box: predict(gray, box)[FIVE_POINT_ROWS])
+
+
+def test_the_cnn_path_is_recorded_in_the_manifest(tmp_path):
+    root, out = tmp_path / "photos", tmp_path / "aligned"
+    truth = write_photos(root, 2)
+    OnlyTheCnnFindsIt.truth = {cv2.cvtColor(np.frombuffer(k, np.uint8).reshape(160, 160, 3), cv2.COLOR_RGB2GRAY).tobytes(): v
+                               for k, v in truth.items()}
+    result = runner.run(OnlyTheCnnFindsIt(str(root), str(out)), list_images(root)[0], out, progress=False)
+    assert result.statuses == {"aligned": 2}
+    for record in runner.load_records(out).values():
+        assert record["landmark_source"] == CNN
+        assert np.abs(five_points(np.array(record["landmarks"])) - ARCFACE_5).max() < 4.0
+
+
+def test_a_picture_of_noise_has_no_face_for_either_tool(tmp_path, capsys):
+    """The image the box prior used to 'mask' without complaint: both command lines report it, with dlib's own models."""
+    root = tmp_path / "photos"
+    (root / "nobody").mkdir(parents=True)
+    noise = np.random.default_rng(0).integers(0, 256, (160, 160, 3), dtype=np.uint8)
+    cv2.imwrite(str(root / "nobody" / "noise.png"), noise)
+    assert align_main([str(root), str(tmp_path / "aligned"), "--quiet"]) == 0
+    assert mask_synth_main([str(root), str(tmp_path / "masked"), "--quiet"]) == 0
+    for out in ("aligned", "masked"):
+        (record,) = runner.load_records(tmp_path / out).values()
+        assert record["status"] == "failed" and record["reason"].startswith("no face: detector: no face detected; cnn: no face detected")
+    printed = capsys.readouterr().out
+    assert "align: 1 images: 0 aligned, 0 fallback, 1 failed" in printed and "mask_synth: 1 images: 0 masked, 0 fallback, 1 failed" in printed
 
 
 @needs_rmfd

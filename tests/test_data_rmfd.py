@@ -6,6 +6,11 @@ import numpy as np
 import pytest
 
 from face_files import write_rmfd
+from mask_synth import runner
+from mask_synth.dataset import list_images
+from mask_synth.landmarks import Landmarks
+from mask_synth.template import template_landmarks
+from mfr.align import AlignJob
 from mfr.data.folders import read_rmfd
 from mfr.data.io import DatasetLayoutError
 from mfr.data.rmfd import rmfd_da, rmfd_fv, split_identities
@@ -106,3 +111,28 @@ def test_real_subset_split_and_pairs(shared_data, tmp_path):
     assert len(fv_names) == 12 and not fv_names & {da.names[i] for i in da.identity}
     assert len(fv.pairs) == 200 and fv.same.sum() == 100
     assert (fv.meta["masked"][fv.pairs[:, 0]] == 1).all()
+
+
+class TemplateAlign(AlignJob):
+    """mfr.align with a stand-in landmark finder: every photo's face is the template, its chin a little lower each time
+    (the five alignment points stay: the aligned landmarks differ in the jaw only)."""
+
+    def setup(self):
+        chin = iter(range(1000))
+        jaw = np.arange(68)[:, None] < 17
+        self._finder = lambda image: Landmarks(template_landmarks(image.shape[0]) + np.where(jaw, [0.0, 0.1 * next(chin)], 0.0), "prior")
+
+
+def test_rmfd_fv_of_a_tree_mfr_align_made_carries_each_images_landmarks(rmfd, tmp_path):
+    aligned = tmp_path / "aligned"
+    sources, _ = list_images(rmfd)
+    runner.run(TemplateAlign(str(rmfd), str(aligned)), sources, aligned, progress=False)
+    manifest = {r["aligned"]: np.array(r["landmarks"]) for r in runner.load_records(aligned).values()}
+    fv = rmfd_fv(aligned, tmp_path / "fv.tsv", image_size=56, fv_share=0.5, num_pairs=40, folds=2)
+    keys = [k for k in read_rmfd(aligned).keys if k in manifest]
+    assert len(fv.meta["landmarks"]) == len(fv.images) and set(fv.meta["landmark_source"]) == {"manifest"}
+    for points in fv.meta["landmarks"]:  # each image its own manifest landmarks, scaled from 112 to 56 px
+        assert any(np.allclose(points, manifest[k] / 2, atol=0.01) for k in keys)
+    assert len({tuple(p.ravel()) for p in fv.meta["landmarks"]}) == len(fv.images)
+    plain = rmfd_fv(rmfd, tmp_path / "fv_plain.tsv", fv_share=0.5, num_pairs=40, folds=2)
+    assert "landmarks" not in plain.meta  # not aligned by mfr.align: MR-MP needs a landmarker there

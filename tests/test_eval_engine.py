@@ -1,9 +1,12 @@
 """The evaluation engine on small sets with known embeddings: protocols, identification, MR-MP, bad images, cache."""
 
+from collections import Counter
+
 import numpy as np
 import pytest
 import torch
 
+from mask_synth.landmarks import Landmarks
 from mfr.data.layouts import layout_landmarks
 from mfr.data.sets import VerificationSet
 from mfr.errors import DataError
@@ -215,6 +218,70 @@ def test_mr_mp_counts_references_the_landmarker_cannot_place():
     assert any(f"{refs_of_1} pairs skipped: their reference could not be masked" in n for n in result["notes"])
     assert result["mr_mp"]["embedding"]["unreadable"] == len({"surgical", "cloth"} & set(vset.meta["mask_type"]))
     assert "no landmarks to draw the mask (no face)" in next(iter(result["mr_mp"]["embedding"]["unreadable_examples"].values()))
+
+
+class FindsFacesItself(MeanColour):
+    """A stand-in for dlib's embedder: it 'detects' a face on its own (and, like dlib on a mask just drawn, fails),
+    unless it is told the landmarks; it records what it was given."""
+
+    def __init__(self):
+        self.told = []
+
+    def prepare(self, image):
+        return image, "whole-image box (no face detected)"
+
+    def prepare_at(self, image, landmarks):
+        self.told.append(np.asarray(landmarks))
+        return image, "cut at its reference's own landmarks"
+
+
+def test_mr_mp_masks_and_cuts_each_reference_at_its_own_landmarks_found_once():
+    rng = np.random.default_rng(7)
+    vset = toy_set(rng, mask_types=("surgical", "cloth", "n95"))  # several mask types: references are masked more than once
+    del vset.meta["landmarks"]
+    vset.images = np.stack([np.full((16, 16, 3), i, np.uint8) for i in range(len(vset.images))])
+    own = {i: layout_landmarks("arcface", 16) + i * 0.01 for i in range(len(vset.images))}  # each reference its own points
+    shown = []
+
+    def landmarker(image):
+        i = int(image[0, 0, 0])
+        shown.append(i)
+        assert (image == vset.images[i]).all()  # always the unmasked reference, never a masked copy
+        return Landmarks(own[i], "cnn" if i % 4 == 1 else "detector")
+
+    embedder = FindsFacesItself()
+
+    def embed_extra(images, name):
+        out = compute_embeddings(images, embedder, num_workers=0)
+        out.values = np.pad(out.values, ((0, 0), (0, DIM - out.values.shape[1])))
+        return out
+
+    emb, _ = identity_embeddings(rng, vset.meta["identity"], 1.0)
+    result = evaluate_set(vset, emb, EvalOptions(protocols=["umr_mp", "mr_mp"], landmarker=landmarker), embed_extra)
+    mr = result["mr_mp"]
+    references = sorted(set(shown))
+    assert len(shown) == len(references) < mr["references"]  # found once per reference image, not once per mask drawn
+    assert mr["landmarks"] == dict(Counter("cnn" if i % 4 == 1 else "detector" for i in references).most_common())
+    assert mr["embedding"]["notes"] == {"cut at its reference's own landmarks": mr["references"]}  # no whole-image box, none detected
+    assert len(embedder.told) == mr["references"]
+    assert all(any(np.array_equal(told, own[i]) for i in references) for told in embedder.told)
+    notes = format_tables({"toy": result})
+    assert f"mr_mp: landmarks of the {len(references)} reference images, each its own: " in notes and "whole-image" not in notes
+
+
+def test_mr_mp_says_where_a_sets_own_landmarks_came_from():
+    rng = np.random.default_rng(8)
+    vset = toy_set(rng)
+    vset.meta["landmark_source"] = np.full(len(vset.images), "manifest")
+    emb, _ = identity_embeddings(rng, vset.meta["identity"], 1.0)
+
+    def embed_extra(images, name):
+        out = compute_embeddings(images, MeanColour(), num_workers=0)
+        out.values = np.pad(out.values, ((0, 0), (0, DIM - out.values.shape[1])))
+        return out
+
+    result = evaluate_set(vset, emb, EvalOptions(protocols=["mr_mp"], identification=False), embed_extra)
+    assert set(result["mr_mp"]["landmarks"]) == {"manifest"} and result["mr_mp"]["landmarker"] is None
 
 
 @pytest.mark.parametrize("folds, header", [(None, "10-fold accuracy (threshold from 9 folds)"), (6, "6-fold accuracy (threshold from 5 folds)")])

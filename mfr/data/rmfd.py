@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from mask_synth.dataset import temporary_name
+from mfr.data.alignment import alignment_landmarks
 from mfr.data.io import DatasetLayoutError, SkippedImages, read_all
 from mfr.errors import DataError
 from mfr.data.pairs import make_pairs
@@ -83,6 +84,7 @@ def rmfd_fv(root: str | Path, pairs_file: str | Path, image_size: int | None = N
     renumber = np.cumsum(readable) - 1  # index among the readable images
     used = used[readable]
     meta = {"identity": table.identity[used], "masked": table.mask[used].astype(np.int64)}
+    meta.update(alignment_landmarks(root, [table.keys[row] for row in used], image_size))  # MR-MP's masks, when mfr.align made root
     log.info("%s: %d masked-vs-unmasked pairs (%d genuine) over %d images of %d identities, from %s",
              name, int(keep.sum()), int(same[keep].sum()), len(used), len(np.unique(meta["identity"])), pairs_file)
     return VerificationSet(name, [image for image in images if image is not None], renumber[pairs.reshape(-1, 2)[keep]],

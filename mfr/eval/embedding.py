@@ -38,6 +38,9 @@ class Embedder(Protocol):
     def prepare(self, image: torch.Tensor) -> tuple[torch.Tensor, str]:
         """uint8 (3,H,W) -> (what `embed` batches, a note such as 'whole-image box', or '')."""
 
+    # Optional, for embedders that find faces themselves (image_size None): prepare_at(image, landmarks (68, 2))
+    # cuts the face at known landmarks instead, as for MR-MP's masked references (see _Inputs).
+
     def embed(self, batch: torch.Tensor) -> torch.Tensor:
         """Prepared batch -> (B, D) float32 L2-normalised embeddings on the CPU."""
 
@@ -63,17 +66,26 @@ class Embeddings:
 
 
 class _Inputs(Dataset):
-    """Resized, prepared images with their index; a read failure becomes a record, not an exception."""
+    """Resized, prepared images with their index; a read failure becomes a record, not an exception.
+
+    Images whose landmarks are known (a sequence with `face_landmarks(i)`, such as MR-MP's masked
+    references) go to an embedder's `prepare_at` when it has one and takes images as stored: it cuts
+    the face there instead of looking for it.
+    """
 
     def __init__(self, images: Sequence, embedder: Embedder):
         self.base, self.prepare = IndexedImages(images, embedder.image_size), embedder.prepare
+        known = getattr(images, "face_landmarks", None)
+        self.prepare_at = getattr(embedder, "prepare_at", None) if known is not None and embedder.image_size is None else None
+        self.landmarks = known
 
     def __len__(self) -> int:
         return len(self.base)
 
     def __getitem__(self, i: int) -> dict:
         try:
-            image, note = self.prepare(self.base[i]["image"])
+            image = self.base[i]["image"]
+            image, note = self.prepare_at(image, self.landmarks(i)) if self.prepare_at else self.prepare(image)
         except DataError as exc:
             return {"index": i, "error": str(exc)}
         return {"index": i, "image": image, "note": note}

@@ -182,13 +182,14 @@ class SetEvaluation:
             self.notes.append(f"mr_mp: {vset.name} has no masked-vs-unmasked pairs or gallery to mask")
             return
         refs = MaskedReferences(vset.images, [r for r, _ in renders], [lab for _, lab in renders], self.options.default_mask,
-                                landmarks=meta.get("landmarks"), landmarker=self.options.landmarker)
+                                landmarks=meta.get("landmarks"), landmarker=self.options.landmarker,
+                                landmark_sources=meta.get("landmark_source"))
         extra = self.embed_extra(refs, f"{vset.name}_mr_mp")
         rendered = ~np.isnan(extra.values).any(1)
         extra_emb = np.nan_to_num(extra.values)
         result["mr_mp"] = {
             "references": len(refs), "stand_in_masks": refs.inexact_specs(),
-            "landmarks": "meta" if "landmarks" in meta else describe(self.options.landmarker),
+            "landmarks": refs.landmark_counts(), "landmarker": describe(self.options.landmarker) or None,
             "embedding": extra.summary(),
         }
         if len(oriented):

@@ -7,14 +7,16 @@
   type, so a gallery photo is compared in the same masked state as the probe.
 
 The pair protocols need the per-image `masked` label; identification (masked probes against a
-gallery of unmasked references) also needs `identity`. Masks are drawn at `meta["landmarks"]`
-(aligned benchmarks carry their layout's template) or where a landmarker finds the face.
+gallery of unmasked references) also needs `identity`. Masks are drawn at each reference's own
+`meta["landmarks"]` (mfr.align's manifest for a set it aligned, a benchmark's layout template), or
+where a landmarker finds the face on the unmasked reference, once per reference.
 """
 
 from __future__ import annotations
 
 import hashlib
 import zlib
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Callable
@@ -37,6 +39,10 @@ TITLES = {
     "mr_mp": "MR-MP: masked vs masked-on-the-fly",
 }
 Landmarker = Callable[[np.ndarray], np.ndarray]
+# Where a masked reference's landmarks came from, besides a landmarker's own source names (mask_synth.landmarks):
+SET_LANDMARKS = "set"  # the set's meta["landmarks"], without a meta["landmark_source"] to say more
+FOUND = "landmarker"  # a landmarker that returns bare points
+NO_LANDMARKS = "no landmarks"  # the reference cannot be masked
 
 
 def pair_protocols(vset: VerificationSet) -> dict[str, np.ndarray]:
@@ -81,40 +87,65 @@ def renderer_version() -> str:
 class MaskedReferences(Sequence):
     """Reference images masked on the fly: item k is images[index[k]] wearing a mask of type labels[k].
 
-    Landmarks come from `landmarks` (per source image) or, without them, from `landmarker(image)`.
-    A face the landmarker cannot place is a DataError for that item, counted like a bad image.
+    Each reference image has its own landmarks, settled once, before any mask is drawn: the set's
+    `landmarks` (with `landmark_sources` saying where they came from: mfr.align's manifest, a
+    benchmark's layout), else `landmarker(image)` on the unmasked reference. Its masked copies are
+    drawn at them, and `face_landmarks(k)` hands them to an embedder that cuts faces itself (dlib's),
+    so nothing ever looks for a face on a mask just drawn. `landmark_counts()` says how every
+    reference's landmarks were obtained; a reference the landmarker cannot place is counted as
+    NO_LANDMARKS and its items are DataErrors, counted like bad images.
     """
 
     def __init__(self, images: Sequence, index: np.ndarray, labels: Sequence[str], default: str,
-                 landmarks: np.ndarray | None = None, landmarker: Landmarker | None = None):
+                 landmarks: np.ndarray | None = None, landmarker: Landmarker | None = None,
+                 landmark_sources: Sequence[str] | None = None):
         if landmarks is None and landmarker is None:
             raise ValueError("masked references need landmarks or a landmarker")
         self.images, self.index, self.labels, self.default = images, np.asarray(index), list(labels), default
-        self.landmarks, self.landmarker = landmarks, landmarker
         self.specs = [spec_for_label(label, default) for label in self.labels]
+        self.points, self.sources, self.failures = {}, {}, {}
+        for i in map(int, np.unique(self.index)):
+            self.points[i], self.sources[i] = self._landmarks_of(i, landmarks, landmark_sources, landmarker)
         source = images_fingerprint(images)
+        placed = np.stack([np.full((68, 2), np.nan, np.float32) if p is None else p for p in self.points.values()])
         self.fingerprint = None if source is None else hashlib.sha1(
-            "|".join([source, self.index.tobytes().hex(), ",".join(self.labels), default, describe(landmarker),
-                      "" if landmarks is None else hashlib.sha1(np.ascontiguousarray(landmarks[self.index])).hexdigest(),
-                      renderer_version()]).encode()
+            "|".join([source, self.index.tobytes().hex(), ",".join(self.labels), default,
+                      hashlib.sha1(np.ascontiguousarray(placed, np.float32)).hexdigest(), renderer_version()]).encode()
         ).hexdigest()
+
+    def _landmarks_of(self, i: int, landmarks, sources, landmarker) -> tuple[np.ndarray | None, str]:
+        """Reference image i's own landmarks and where they came from."""
+        if landmarks is not None and not np.isnan(landmarks[i]).any():
+            return np.asarray(landmarks[i], np.float32), str(sources[i]) if sources is not None else SET_LANDMARKS
+        if landmarker is None:
+            self.failures[i] = "the set gives it no landmarks and no landmarker is configured"
+            return None, NO_LANDMARKS
+        try:
+            found = landmarker(self.images[i])
+        except Exception as exc:  # a landmarker's own failure type; reported per image like a bad file
+            self.failures[i] = str(exc)
+            return None, NO_LANDMARKS
+        return np.asarray(getattr(found, "points", found), np.float32), str(getattr(found, "source", FOUND))
 
     def __len__(self) -> int:
         return len(self.index)
 
+    def face_landmarks(self, k: int) -> np.ndarray:
+        """The landmarks item k's mask was drawn at: its reference image's own."""
+        i = int(self.index[k])
+        if self.points[i] is None:
+            raise DataError(f"reference image {i}: no landmarks to draw the mask ({self.failures[i]})")
+        return self.points[i]
+
     def __getitem__(self, k: int) -> np.ndarray:
         i = int(self.index[k])
-        image = self.images[i]
-        if self.landmarks is not None:
-            points = self.landmarks[i]
-        else:
-            try:
-                found = self.landmarker(image)
-            except Exception as exc:  # a landmarker's own failure type; reported per image like a bad file
-                raise DataError(f"reference image {i}: no landmarks to draw the mask ({exc})") from exc
-            points = getattr(found, "points", found)
+        points = self.face_landmarks(k)
         seed = zlib.crc32(f"{i}|{self.labels[k]}".encode())
-        return render_mask(image, np.asarray(points, np.float32), self.specs[k][0], seed=seed).image
+        return render_mask(self.images[i], points, self.specs[k][0], seed=seed).image
+
+    def landmark_counts(self) -> dict[str, int]:
+        """How many reference images got their landmarks which way (e.g. {'manifest': 120} or {'detector': 90, 'cnn': 3})."""
+        return dict(Counter(self.sources.values()).most_common())
 
     def inexact_specs(self) -> int:
         """How many references got a stand-in mask (a type mask_synth cannot draw, or an unknown label)."""

@@ -47,6 +47,8 @@ def set_notes(result: dict) -> list[str]:
     if "mr_mp" in result:
         mr = result["mr_mp"]
         notes.append(f"mr_mp: {mr['references']} references masked on the fly ({mr['stand_in_masks']} with a stand-in mask type)")
+        counts = ", ".join(f"{count} {source}" for source, count in mr["landmarks"].items())
+        notes.append(f"mr_mp: landmarks of the {sum(mr['landmarks'].values())} reference images, each its own: {counts}")
         notes += [f"mr_mp embedding: {count} of {mr['references']} references: {what}" for what, count in mr["embedding"]["notes"].items()]
     return notes
 
