@@ -32,7 +32,7 @@ def counted(n: int, thing: str) -> str:
 
 
 def percent(share: float) -> str:
-    return f"{100 * share:.2g}%"
+    return f"{100 * share:.3g}%"
 
 
 def side_figures(figures: dict) -> str:

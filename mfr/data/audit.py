@@ -317,8 +317,8 @@ def photo_groups(table: FaceTable, audit_or_path: dict | str | Path) -> np.ndarr
     """A photograph id (0..k-1) per row of `table`: one id for the rows of each near-duplicate group of the audit.
 
     A masked twin shares its original's id; every other row has an id of its own. Rows are matched to
-    the audit by key, so an audit of a folder also serves its pack, its aligned copy (mfr.align keeps the
-    paths) or a subset of its identities.
+    the audit by key, so an audit serves every table of the audited set: with twins, packed, a subset of
+    its identities, or the photos it was aligned from (mfr.align keeps their paths).
     """
     report = load_audit(audit_or_path)
     row_of = {key: row for row, key in enumerate(table.keys)}
