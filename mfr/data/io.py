@@ -4,8 +4,9 @@ Every mfr reader decodes through `read_image` / `decode_image`: a file that is m
 a decodable image raises `CorruptImageError`, naming the file and the cause. What happens next is
 decided here too, so that no reader drops an image silently:
 
-- readers that decode ahead of use (`mfr.pack`, verification sets) call `read_all`, which skips
-  the file, records it in a `SkippedImages`, and the caller reports the count and the files;
+- readers that decode ahead of use (`mfr.pack`, verification sets, `mfr.audit`) call `read_all` or
+  `map_images`, which skip the file, record it in a `SkippedImages`, and the caller reports the count
+  and the files;
 - training datasets that decode lazily are wrapped in `SkipCorrupt`, which serves the next sample
   instead, logs the file, and counts it in memory shared by all DataLoader workers.
 
@@ -20,7 +21,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -47,6 +48,7 @@ class DatasetLayoutError(DataError):
 
     def __init__(self, path: str | Path, problem: str, layout: str):
         super().__init__(f"{path}: {problem}. Expected layout:\n{layout}")
+        self.path, self.problem = str(path), problem  # for a one-line report
 
 
 def require(path: str | Path, layout: str, folder: bool = True) -> Path:
@@ -99,21 +101,18 @@ class SkippedImages:
         return message
 
 
-def read_all(images: Sequence, skipped: SkippedImages, size: int | None = None, threads: int = 8) -> list[np.ndarray | None]:
-    """Decode every image of a lazy indexable (e.g. `ImageFiles`) at once; None where unreadable.
+def map_images(images: Sequence, each: Callable[[int, np.ndarray], object], skipped: SkippedImages, threads: int = 8) -> list:
+    """`each(i, image)` for every image of a lazy indexable (e.g. `ImageFiles`), in threads; None where unreadable.
 
-    OpenCV releases the GIL, so threads scale. Unreadable images are added to `skipped`; `size`
-    resizes every image to size x size (area interpolation).
+    OpenCV releases the GIL, so threads scale; only what `each` returns is kept, so a pass over a whole
+    dataset holds one image per thread. Unreadable images are added to `skipped`, in index order.
     """
 
     def one(i):
         try:
-            image = images[i]
+            return each(i, images[i])
         except CorruptImageError as error:
             return error
-        if size and image.shape[:2] != (size, size):
-            image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-        return image
 
     with ThreadPoolExecutor(max(1, threads)) as pool:
         results = list(pool.map(one, range(len(images)), chunksize=64))
@@ -122,6 +121,20 @@ def read_all(images: Sequence, skipped: SkippedImages, size: int | None = None, 
             skipped.add(result)
             results[i] = None
     return results
+
+
+def read_all(images: Sequence, skipped: SkippedImages, size: int | None = None, threads: int = 8) -> list[np.ndarray | None]:
+    """Decode every image of a lazy indexable at once; None where unreadable (added to `skipped`).
+
+    `size` resizes every image to size x size (area interpolation).
+    """
+
+    def resized(i, image):
+        if size and image.shape[:2] != (size, size):
+            image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+        return image
+
+    return map_images(images, resized, skipped, threads)
 
 
 def file_stamp(path: str | Path) -> str:
