@@ -101,6 +101,11 @@ def all_metrics(runs: list[Run], first: list[str]) -> list[str]:
     return [m for m in first if m in names] + [m for m in names if m not in first]
 
 
+# The refinement attention's health (mfr/models/attention_stats.py): the tables' columns right after the plotted
+# metrics, so a collapsed attention is seen beside the accuracies it produced.
+ATTENTION_METRICS = [f"val/attention/{k}" for k in ("entropy", "input_dependence", "mask_share_masked", "mask_share_unmasked")]
+
+
 def default_metrics(runs: list[Run]) -> list[str]:
     """Each validation set's headline accuracy (val/<set>/acc), the run's monitor first when it names one."""
     names = sorted({m for r in runs for m in r.metrics})
@@ -236,7 +241,7 @@ def compare(runs: list[Run], out: Path, metrics: list[str] | None = None, notes:
     cell_of = [next(i for i, c in enumerate(cells) if r in c.runs) for r in runs]
     plots = [plot_cells(cells, labels, chosen, out / "cells.png")]
     plots.append(plot_curves(runs, [labels[i] for i in cell_of], cell_of, chosen, out / "curves.png"))
-    return write_tables(runs, keys, cell_keys, cells, all_metrics(runs, chosen), out, list(notes), [p for p in plots if p])
+    return write_tables(runs, keys, cell_keys, cells, all_metrics(runs, chosen + ATTENTION_METRICS), out, list(notes), [p for p in plots if p])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,6 +23,7 @@ from mfr.eval.engine import evaluate_set, scalar_metrics
 from mfr.eval.plots import write_plots
 from mfr.eval.report import format_tables, write_json
 from mfr.training import instantiate_all
+from mfr.viz.attention import set_attention_stats
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,8 @@ def evaluate(cfg: DictConfig) -> dict:
     for vset in build_sets(cfg):
         log.info("%s: %d images, %d pairs", vset.name, len(vset.images), len(vset.pairs))
         results[vset.name] = evaluate_set(vset, embed(vset.images, vset.name), options, embed_extra=embed)
+        if isinstance(embedder, ModuleEmbedder) and embedder.module.embedder.refine:
+            results[vset.name]["attention"] = set_attention_stats(embedder.module, vset)
 
     out = Path(cfg.paths.output_dir)
     payload = {

@@ -3,12 +3,13 @@
     L = L_id + w_a * L_a + w_m * L_m,   L_m = L_m^s + real_weight * L_m^r
 
 L_id is the margin head's cross-entropy on the unmasked faces (and on their masked twins when
-`model.masked_twins`), L_a the attention-score loss between each face and its twin (refinement on),
-L_m the discriminator's cross-entropy on synthetic pairs (unmasked 0, twin 1) and on real target
-images (their mask labels) behind the gradient reversal layer (DA on). Everything a resumed run
-needs is state: the GRL's lambda is a function of the global step, AdaFace's norm statistics are
-buffers.
-"""
+`model.masked_twins`); L_a the attention-score loss pulling each twin's attention towards its unmasked
+original's (refinement on); L_m the discriminator's cross-entropy behind the gradient reversal layer
+(DA on): L_m^s over the B synthetic pairs (unmasked 0, twin 1; the two terms of a pair summed, the
+pairs averaged, so a synthetic image weighs 1/B like a real one weighs real_weight/B_t) and L_m^r over
+the B_t real target images (their mask labels). Target images pass through the backbone in every
+ablation cell, so switching DA off changes the loss and nothing else. Everything a resumed run needs
+is state: the GRL's lambda is a function of the global step, AdaFace's norm statistics are buffers."""
 
 from __future__ import annotations
 
@@ -18,10 +19,16 @@ import pytorch_lightning as pl
 
 from mfr.errors import ConfigError
 from mfr.models import FaceEmbedder, MaskDiscriminator, attention_score_loss, build_head
+from mfr.models.attention_stats import attention_stats, mask_cells, mask_shares
 from mfr.models.backbone import check_backbone_name
 from mfr.models.grl import grl_lambda
 from mfr.models.heads import head_class
 from mfr.optim import build_optimizer, build_scheduler, check_optim
+
+
+def attention_options(refine: dict) -> dict | None:
+    """The refinement layer's self-attention options from `model.refine`, None when it is off."""
+    return {k: v for k, v in refine.items() if k != "enabled"} if refine["enabled"] else None
 
 
 def check_config(model: dict, head: dict, optim: dict) -> None:
@@ -46,8 +53,7 @@ class MaskedFaceModule(pl.LightningModule):
             image_size=image_size,
             embedding_size=model["embedding_size"],
             dropout=model["dropout"],
-            refine=model["refine"]["enabled"],
-            qk_channels=model["refine"]["qk_channels"],
+            refine=attention_options(model["refine"]),
         )
         head = dict(head)
         self.head = build_head(head.pop("name"), model["embedding_size"], num_classes, **head)
@@ -92,13 +98,17 @@ class MaskedFaceModule(pl.LightningModule):
         return 1.0 if warmup <= 0 else min(1.0, self.progress() / warmup)
 
     def losses(self, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The total loss and each term, from one {"source", "target"} batch; no logging, no trainer."""
+        """The total loss and each term, from one {"source", "target"} batch; no logging, no trainer.
+
+        Target images go through the backbone whenever the batch has them, with or without DA, so
+        every ablation cell sees the same BatchNorm statistics and the cells differ only in the losses.
+        Besides the loss terms, `terms` holds figures to log (accuracy, attention statistics).
+        """
         source, target = batch["source"], batch.get("target")
-        use_da = self.discriminator is not None
         parts = [source["image"]]
         if self.masked_twins:
             parts.append(source["masked"])
-        if use_da and target is not None:
+        if target is not None:
             parts.append(target["image"])
         emb, attention = self.embedder(self.normalise(torch.cat(parts)))
         ids = source["identity"]
@@ -112,20 +122,34 @@ class MaskedFaceModule(pl.LightningModule):
         terms["acc_id"] = (logits.argmax(1) == id_labels).float().mean().detach()
         loss = terms["id"]
 
-        if attention is not None and self.masked_twins and self.loss_weights["attention"] > 0:
-            terms["attention"] = attention_score_loss(attention[:n], attention[n : 2 * n])
-            loss = loss + self.loss_weights["attention"] * terms["attention"]
+        if attention is not None:
+            terms.update(self.attention_figures(source, attention[: 2 * n] if self.masked_twins else attention[:n], n))
+            weights = self.loss_weights
+            if self.masked_twins and weights["attention"] > 0:
+                terms["attention"] = attention_score_loss(attention[:n], attention[n : 2 * n], weights["attention_target"])
+                loss = loss + weights["attention"] * terms["attention"]
 
-        if use_da:
+        if self.discriminator is not None:
+            # L_m^s sums the two images of a pair and averages over the B pairs; L_m^r averages over the B_t real images
             synthetic = self.discriminator(emb[: 2 * n])
             synthetic_labels = torch.cat([torch.zeros_like(ids), torch.ones_like(ids)])
-            terms["mask_synthetic"] = F.cross_entropy(synthetic, synthetic_labels)
+            terms["mask_synthetic"] = 2.0 * F.cross_entropy(synthetic, synthetic_labels)
             terms["mask"] = terms["mask_synthetic"]
             if target is not None:
                 terms["mask_real"] = F.cross_entropy(self.discriminator(emb[2 * n :]), target["mask"])
                 terms["mask"] = terms["mask"] + self.da_cfg["real_weight"] * terms["mask_real"]
             loss = loss + self.loss_weights["mask"] * terms["mask"]
         return loss, terms
+
+    @torch.no_grad()
+    def attention_figures(self, source: dict, attention: torch.Tensor, n: int) -> dict[str, torch.Tensor]:
+        """The attention's health (entropy, input dependence, gamma, mask shares) as `attention/*` figures."""
+        figures = {f"attention/{k}": v for k, v in attention_stats(attention).items()}
+        figures["attention/gamma"] = self.embedder.output.attention.gamma.detach().float().squeeze()
+        if self.masked_twins:
+            cells = mask_cells(source["image"], source["masked"], self.embedder.spatial)
+            figures.update({f"attention/{k}": v for k, v in mask_shares(attention[:n], attention[n:], cells).items()})
+        return figures
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         if self.discriminator is not None:
@@ -136,7 +160,7 @@ class MaskedFaceModule(pl.LightningModule):
             self.log("train/margin_factor", self.head.margin_factor, on_step=True, on_epoch=False)
         loss, terms = self.losses(batch)
         for name, value in terms.items():
-            key = f"train/{name}" if name.startswith("acc") else f"train/loss_{name}"
+            key = f"train/{name}" if name.startswith(("acc", "attention/")) else f"train/loss_{name}"
             self.log(key, value, on_step=True, on_epoch=False, prog_bar=name == "id")
         self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False)

@@ -14,6 +14,7 @@ from pytorch_lightning.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from mfr.eval.callback import VerificationCallback
+from mfr.models.attention_stats import collapse_warning
 from mfr.module import MaskedFaceModule, check_config
 from mfr.sweep import label_loggers
 
@@ -120,8 +121,24 @@ def report(cfg: DictConfig, summary: dict) -> None:
         if key.endswith("/acc") and key.count("/") == 2:  # val/<set>/acc: each set's headline, not its protocols
             std = summary["metrics"].get(key + "_std", float("nan"))
             lines.append(f"  {key:<28} {summary['metrics'][key]:.4f} ± {std:.4f}  (verification accuracy, ± over its folds)")
+    lines += attention_summary(summary["metrics"])
     if "DemoDataModule" in str(cfg.data.get("_target_", "")):
         lines.append("  (data=demo: SYNTHETIC demo faces of held-out identities, not a real benchmark)")
     lines.append(f"  best checkpoint: {summary['best_checkpoint']}")
     lines.append(f"  outputs: {cfg.paths.output_dir}")
     print("\n".join(lines), flush=True)
+
+
+def attention_summary(metrics: dict[str, float]) -> list[str]:
+    """The refinement attention's health from the last validation's `val/attention/*` figures (eval mode, sample
+    faces), with a warning if it has collapsed; nothing for a model without refinement."""
+    stats = {k.removeprefix("val/attention/"): v for k, v in metrics.items() if k.startswith("val/attention/")}
+    if "entropy" not in stats:
+        return []
+    lines = [f"  attention: row entropy {stats['entropy']:.3f} nats, top share {stats['top_share']:.3f}, "
+             f"input dependence {stats['input_dependence']:.3f}, gamma {stats['gamma']:.3f}"]
+    if "mask_share_masked" in stats:
+        lines.append(f"  attention on mask cells: {stats['mask_share_masked']:.3f} for masked twins vs "
+                     f"{stats['mask_share_unmasked']:.3f} for their unmasked originals")
+    warning = collapse_warning(stats)
+    return lines + ([f"  {warning}"] if warning else [])

@@ -123,3 +123,17 @@ def test_cli_writes_into_the_sweep_folder_and_fails_in_one_line(sweep, tmp_path)
     assert (sweep / "comparison.md").is_file() and "8 runs" in ok.stdout
     bad = subprocess.run([sys.executable, "-m", "mfr.compare", str(tmp_path / "nope")], capture_output=True, text=True, env=env)
     assert bad.returncode == 2 and bad.stderr.strip() == f"error: {tmp_path / 'nope'}: no such file or directory"
+
+
+def test_attention_health_appears_beside_the_accuracies(tmp_path):
+    """Runs with refinement log val/attention/*: the tables show them right after the headline accuracy."""
+    for name, entropy in (("a", 3.1), ("b", 0.0)):
+        folder = fake_run(tmp_path / name, True, name == "a", 1, 0.7)
+        saved = json.loads((folder / "metrics.json").read_text())
+        saved["metrics"].update({"val/attention/entropy": entropy, "val/attention/input_dependence": 0.2})
+        (folder / "metrics.json").write_text(json.dumps(saved))
+    runs, _ = collect([tmp_path])
+    compare(runs, tmp_path / "out")
+    row = {r["model.da.enabled"]: r for r in read_csv(tmp_path / "out" / "comparison.csv")}
+    assert list(row["on"])[-4:-1] == [ACC, "val/attention/entropy", "val/attention/input_dependence"]
+    assert float(row["off"]["val/attention/entropy"]) == 0.0

@@ -155,3 +155,32 @@ def test_progress_bar_refreshes_rarely_on_a_gpu(tmp_path, trainer, refresh):
 def test_ddp_keeps_batchnorm_statistics_per_gpu_unless_asked(tmp_path):
     assert compose_config(tmp_path, ["trainer=ddp"]).trainer.sync_batchnorm is False
     assert compose_config(tmp_path, ["trainer=ddp", "trainer.sync_batchnorm=true"]).trainer.sync_batchnorm is True
+
+
+def test_mask_loss_weighs_each_synthetic_pair_like_the_paper_and_target_images_pass_in_every_cell(tmp_path):
+    import torch.nn.functional as F
+
+    full = build_module(compose_config(tmp_path, ["experiment=dann_refine", *TINY]), num_classes=5)
+    bare = build_module(compose_config(tmp_path, ["experiment=retrained_arcface", *TINY]), num_classes=5)
+    g = torch.Generator().manual_seed(0)
+    batch = {
+        "source": {"image": torch.randint(0, 255, (4, 3, 32, 32), generator=g, dtype=torch.uint8),
+                   "masked": torch.randint(0, 255, (4, 3, 32, 32), generator=g, dtype=torch.uint8),
+                   "identity": torch.tensor([0, 1, 2, 3])},
+        "target": {"image": torch.randint(0, 255, (3, 3, 32, 32), generator=g, dtype=torch.uint8), "mask": torch.tensor([0, 1, 1])},
+    }
+    seen = []
+    for module in (full, bare):
+        hook = module.embedder.backbone.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[0]))
+        _, terms = module.losses(batch)
+        hook.remove()
+    assert seen == [11, 11]  # 4 faces + 4 twins + 3 target images, with DA and without
+    assert "mask" not in terms
+    # L_m^s = (1/B) sum_i [CE(D(x_i), 0) + CE(D(x^_i), 1)]: twice the mean over the 2B images
+    full.eval()
+    _, terms = full.losses(batch)
+    emb, _ = full.embedder(full.normalise(torch.cat([batch["source"]["image"], batch["source"]["masked"]])))
+    logits = full.discriminator(emb)
+    per_pair = F.cross_entropy(logits[:4], torch.zeros(4, dtype=torch.long), reduction="none") + \
+        F.cross_entropy(logits[4:], torch.ones(4, dtype=torch.long), reduction="none")
+    assert terms["mask_synthetic"].item() == pytest.approx(per_pair.mean().item(), rel=1e-4)

@@ -245,4 +245,5 @@ def scalar_metrics(result: dict) -> dict[str, float]:
         for key, value in m.items():
             if key.startswith("rank") and value is not None:
                 out[f"{pid}/{key}"] = float(value)
+    out.update({f"attention/{key}": value for key, value in result.get("attention", {}).items()})
     return out

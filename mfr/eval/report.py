@@ -44,6 +44,11 @@ def set_notes(result: dict) -> list[str]:
         notes.append("TAR@FAR=f is n/a where a protocol has fewer than 1/f impostor pairs (one false accept would exceed f)")
     embedding = result["embedding"]
     notes += [f"embedding: {count} of {embedding['images']} images: {what}" for what, count in embedding["notes"].items()]
+    if result.get("attention"):
+        a = result["attention"]
+        notes.append(f"refinement attention: row entropy {a['entropy']:.3f} nats, input dependence {a['input_dependence']:.3f}; "
+                     f"share below the nose: masked {a.get('real/lower_face_share', float('nan')):.3f}, "
+                     f"unmasked {a.get('unmasked/lower_face_share', float('nan')):.3f}")
     if "mr_mp" in result:
         mr = result["mr_mp"]
         notes.append(f"mr_mp: {mr['references']} references masked on the fly ({mr['stand_in_masks']} with a stand-in mask type)")

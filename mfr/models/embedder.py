@@ -19,18 +19,19 @@ class FaceEmbedder(nn.Module):
         image_size: int = 112,
         embedding_size: int = 512,
         dropout: float = 0.0,
-        refine: bool = True,
-        qk_channels: int = 64,
+        refine: dict | None = None,
     ):
+        """`refine`: the self-attention's options (see `SelfAttention2d`) for the refinement layer, None for the
+        plain face output layer."""
         super().__init__()
         self.backbone = Backbone(**backbone)
         self.image_size = image_size
         self.spatial = self.backbone.map_size(image_size)
         channels = self.backbone.channels
-        self.refine = refine
+        self.refine = refine is not None
         self.output = (
-            FeatureRefinement(channels, self.spatial, embedding_size, dropout, qk_channels)
-            if refine
+            FeatureRefinement(channels, self.spatial, embedding_size, dropout, **refine)
+            if self.refine
             else FaceOutput(channels, self.spatial, embedding_size, dropout)
         )
 

@@ -9,7 +9,10 @@ removes only the attention.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+LOGITS = ("dot", "cosine")
 
 
 class FaceOutput(nn.Module):
@@ -36,38 +39,50 @@ class SelfAttention2d(nn.Module):
     encoding is added to the map first so attention can tell locations apart. The output is
     x + gamma * (attention applied to V), with gamma learned from 0 (SAGAN's residual start).
 
+    `logits="dot"` is SAGAN's (and the paper's) q.k. Nothing bounds it: trained from scratch with SGD it
+    grows until every softmax row is one-hot, after which no gradient moves the attention again (the
+    demo's attention froze on one corner in ~20 steps). `logits="cosine"` uses temperature * cos(q_i, k_j)
+    instead (cosine attention, as in Swin Transformer V2): a row's logits span at most 2 * temperature,
+    so a row can focus but never saturate. Logits and maps are computed in fp32 (under bf16 autocast
+    too), since the maps are also a loss target.
+
     Returns (out, attention) where attention is (B, N, N) and row i is the softmax distribution of
     query location i over all key locations: A[b, i, j] = how much location i attends to location j.
     """
 
-    def __init__(self, channels: int, spatial: tuple[int, int], qk_channels: int = 64):
+    def __init__(self, channels: int, spatial: tuple[int, int], qk_channels: int = 64, logits: str = "dot",
+                 temperature: float = 5.0):
         super().__init__()
+        if logits not in LOGITS:
+            raise ValueError(f"model.refine.logits={logits!r}; allowed: {', '.join(LOGITS)}")
         self.position = nn.Parameter(torch.zeros(1, channels, *spatial))
         nn.init.trunc_normal_(self.position, std=0.02)
         self.query = nn.Conv2d(channels, qk_channels, 1)
         self.key = nn.Conv2d(channels, qk_channels, 1)
         self.value = nn.Conv2d(channels, channels, 1)
         self.gamma = nn.Parameter(torch.zeros(1))
+        self.cosine, self.temperature = logits == "cosine", float(temperature)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b, c, h, w = x.shape
-        xp = x + self.position
-        q = self.query(xp).flatten(2).transpose(1, 2)  # (B, N, qk)
-        k = self.key(xp).flatten(2)  # (B, qk, N)
+        xp = (x + self.position).float()
         v = self.value(x).flatten(2)  # (B, C, N)
-        attention = torch.softmax(torch.bmm(q, k).float(), dim=-1).to(v.dtype)  # (B, N, N)
-        out = torch.bmm(v, attention.transpose(1, 2)).view(b, c, h, w)  # out[:, :, i] = sum_j A[i, j] v[:, j]
+        with torch.autocast(x.device.type, enabled=False):
+            q = self.query(xp).flatten(2).transpose(1, 2)  # (B, N, qk)
+            k = self.key(xp).flatten(2)  # (B, qk, N)
+            if self.cosine:
+                q, k = F.normalize(q, dim=2) * self.temperature, F.normalize(k, dim=1)
+            attention = torch.softmax(torch.bmm(q, k), dim=-1)  # (B, N, N)
+        out = torch.bmm(v, attention.to(v.dtype).transpose(1, 2)).view(b, c, h, w)  # out[:, :, i] = sum_j A[i, j] v[:, j]
         return x + self.gamma * out, attention
 
 
 class FeatureRefinement(nn.Module):
     """Self-attention, then the face output layer. forward -> (embedding, attention)."""
 
-    def __init__(
-        self, channels: int, spatial: tuple[int, int], embedding_size: int = 512, dropout: float = 0.0, qk_channels: int = 64
-    ):
+    def __init__(self, channels: int, spatial: tuple[int, int], embedding_size: int = 512, dropout: float = 0.0, **attention):
         super().__init__()
-        self.attention = SelfAttention2d(channels, spatial, qk_channels)
+        self.attention = SelfAttention2d(channels, spatial, **attention)
         self.output = FaceOutput(channels, spatial, embedding_size, dropout)
 
     def forward(self, fmap: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
