@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from mfr.data.datamodule import FaceDataModule, TargetDraws, resolve_workers
+from mfr.data.datamodule import FaceDataModule, resolve_workers
+from mfr.data.samplers import CappedIdentities, TargetDraws
 from mfr.data.sets import MaskLabeledFaces, PairedFaces
 
 
@@ -69,3 +70,14 @@ def test_target_epoch_follows_the_source_epoch_on_every_rank():
     dm.trainer = SimpleNamespace(num_devices=2, global_rank=0, world_size=2)
     # each rank sees 10 source faces, 2 batches: 2 x 3 target images per rank, drawn for both ranks
     assert len(dm.train_dataloader()["target"].sampler) == 2 * 3 * 2
+
+
+def test_capped_identities_take_at_most_cap_images_of_a_person_per_epoch_and_redraw_each_epoch():
+    identities = np.array([0] * 50 + [1] * 3 + [2] * 10)
+    sampler = CappedIdentities(identities, cap=5, seed=1)
+    first = list(sampler)
+    assert len(first) == len(sampler) == 5 + 3 + 5 and len(set(first)) == len(first)
+    assert np.bincount(identities[first]).tolist() == [5, 3, 5]
+    assert list(CappedIdentities(identities, cap=5, seed=1)) == first  # the same on every rank
+    sampler.set_epoch(1)
+    assert set(sampler) != set(first)  # another choice of person 0's photos next epoch

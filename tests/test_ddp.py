@@ -8,7 +8,7 @@ import torch
 
 from conftest import TINY
 from ddp_probe import NORMS
-from mfr.data.datamodule import TargetDraws
+from mfr.data.samplers import TargetDraws
 from test_training import run_fit
 
 

@@ -313,14 +313,14 @@ def load_audit(audit: dict | str | Path) -> dict:
     return report
 
 
-def photo_groups(table: FaceTable, audit_or_path: dict | str | Path) -> np.ndarray:
+def photo_groups(table: FaceTable, audit_or_path: dict | str | Path | None = None) -> np.ndarray:
     """A photograph id (0..k-1) per row of `table`: one id for the rows of each near-duplicate group of the audit.
 
-    A masked twin shares its original's id; every other row has an id of its own. Rows are matched to
-    the audit by key, so an audit serves every table of the audited set: with twins, packed, a subset of
-    its identities, or the photos it was aligned from (mfr.align keeps their paths).
+    A masked twin shares its original's id; every other row has an id of its own (all of them, without an
+    audit). Rows are matched to the audit by key, so an audit serves every table of the audited set: with
+    twins, packed, a subset of its identities, or the photos it was aligned from (mfr.align keeps their paths).
     """
-    report = load_audit(audit_or_path)
+    report = load_audit(audit_or_path) if audit_or_path is not None else {"duplicates": {"within": [], "across": []}}
     row_of = {key: row for row, key in enumerate(table.keys)}
     photo = np.arange(len(table))
     for group in report["duplicates"]["within"] + report["duplicates"]["across"]:

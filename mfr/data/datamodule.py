@@ -14,13 +14,13 @@ import math
 import os
 
 import cv2
-import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 
 from typing import Callable
 
+from mfr.data.samplers import CappedIdentities, TargetDraws
 from mfr.data.sets import MaskLabeledFaces, PairedFaces, VerificationSet
 from mfr.data.transforms import seed_loader_worker, seed_augment
 
@@ -38,27 +38,6 @@ def resolve_workers(num_workers: int | str, processes_per_node: int = 1) -> int:
     return max(0, min(12, share - 1))
 
 
-class TargetDraws(Sampler[int]):
-    """`count` target indices drawn with replacement, the same on every rank for a given seed and epoch.
-
-    The target loader's epoch is tied to the source's, not to the target set's size. Under DDP, Lightning
-    wraps a sampler like this one in a DistributedSamplerWrapper, which deals each rank its own share of the
-    draws (a RandomSampler it would replace by a DistributedSampler: one permutation of the target set).
-    """
-
-    def __init__(self, size: int, count: int, seed: int):
-        self.size, self.count, self.seed, self.epoch = size, count, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:  # Lightning calls it every epoch (through its wrapper under DDP)
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __iter__(self):
-        return iter(np.random.default_rng([self.seed, self.epoch]).integers(0, self.size, self.count).tolist())
-
-
 class FaceDataModule(pl.LightningDataModule):
     def __init__(
         self,
@@ -73,6 +52,7 @@ class FaceDataModule(pl.LightningDataModule):
         seed: int = 0,
         monitor: str | None = None,
         val_sets: dict[str, Callable[[], VerificationSet]] | None = None,
+        max_per_identity: int | None = None,
     ):
         super().__init__()
         self.image_size, self.batch_size = image_size, batch_size
@@ -86,6 +66,7 @@ class FaceDataModule(pl.LightningDataModule):
         self.target: MaskLabeledFaces | None = None
         self.val_sets: list[VerificationSet] = []
         self.val_set_builders = dict(val_sets or {})
+        self.max_per_identity = max_per_identity  # images of one identity per epoch at most (None: all)
 
     @property
     def num_workers(self) -> int:
@@ -130,14 +111,18 @@ class FaceDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self):
-        source = self._loader(self.source, self.batch_size, shuffle=True, drop_last=True)
+        if self.max_per_identity:
+            capped = CappedIdentities(self.source.identities, self.max_per_identity, self.seed)
+            source, epoch = self._loader(self.source, self.batch_size, sampler=capped, drop_last=True), len(capped)
+        else:
+            source, epoch = self._loader(self.source, self.batch_size, shuffle=True, drop_last=True), len(self.source)
         if not (self.use_target and self.target is not None):
             return {"source": source}
         # the target loader is sized to the source's epoch, so an epoch is one pass over the source: under DDP
         # each rank's share of the source (DistributedSampler pads it to ceil(n / ranks)), and as many target
         # batches per rank, drawn for all ranks at once
         ranks = self.trainer.world_size if self.trainer is not None else 1
-        steps = math.ceil(len(self.source) / ranks) // self.batch_size
+        steps = math.ceil(epoch / ranks) // self.batch_size
         sampler = TargetDraws(len(self.target), steps * self.target_batch_size * ranks, self.seed)
         workers = max(1, self.num_workers // 2) if self.num_workers else 0
         target = self._loader(self.target, self.target_batch_size, sampler=sampler, drop_last=True, num_workers=workers)

@@ -4,7 +4,10 @@ The config names builders, each a callable returning a FaceTable (usually `_part
 - `source`: faces with identities and, for models trained on twins, their masked twins
   (e.g. CASIA-WebFace + MCASIA twins: `mfr.data.sources.open_faces` with `twins`);
 - `target`: real faces with mask labels for the discriminator (e.g. RMFD_DA: `mfr.data.rmfd.rmfd_da`);
-- `val_sets` (from FaceDataModule): name -> builder of a VerificationSet (e.g. RMFD_FV).
+- `val_sets` (from FaceDataModule): name -> builder of a VerificationSet (e.g. RMFD_FV);
+- `holdout`: people of the source kept out of training as a verification set of their own
+  (`mfr.data.holdout`: unmasked-unmasked and twin-unmasked pairs), so identity learning shows
+  before it transfers to the target's real masks.
 This module turns them into training datasets: contiguous identity labels, twin pairs, the train
 augmentation, and `SkipCorrupt` so an unreadable file costs one substituted sample, not the run.
 """
@@ -17,8 +20,9 @@ from typing import Callable
 import numpy as np
 
 from mfr.data.datamodule import FaceDataModule
+from mfr.data.holdout import holdout_set, split_source
 from mfr.data.io import SkipCorrupt
-from mfr.data.sets import MaskLabeledFaces, PairedFaces
+from mfr.data.sets import MaskLabeledFaces, PairedFaces, VerificationSet
 from mfr.data.table import FaceTable, Rows
 from mfr.data.transforms import build_augment
 from mfr.errors import ConfigError
@@ -63,13 +67,17 @@ class RealDataModule(FaceDataModule):
         target: Callable[[], FaceTable] | None = None,
         masked_twins: bool = True,
         root: str | None = None,
+        holdout: dict | None = None,
         **kwargs,
     ):
         """`masked_twins`: the model trains on masked twins (model.masked_twins); `root`: the folder the
-        config's builders read (its `${data.root}`), kept for messages."""
+        config's builders read (its `${data.root}`), kept for messages; `holdout`: {identities, num_pairs,
+        folds, seed, name} of the held-out source people (None: train on all of them)."""
         super().__init__(**kwargs)
         self.source_builder, self.target_builder = source, target
         self.masked_twins, self.root = masked_twins, root
+        self.holdout = dict(holdout) if holdout else None
+        self.held_out: VerificationSet | None = None
 
     def setup(self, stage: str | None = None) -> None:
         if self.source_builder is None and stage in (None, "fit"):
@@ -77,17 +85,26 @@ class RealDataModule(FaceDataModule):
                 "data.source: this data config holds only a target and verification sets (it serves mfr.evaluate); "
                 "to train, use one with a source, e.g. data=casia, or set data.source"
             )
+        built = self.source is not None
         super().setup(stage)
+        if not built and self.held_out is not None:
+            self.val_sets.append(self.held_out)  # after the configured sets, so the first stays the headline
 
     def build(self) -> None:
         if self.source_builder is None:  # evaluation only: the verification sets, no training data
             self.source = PairedFaces([], None, np.zeros(0, np.int64))
             return
         table = self.source_builder()
+        if self.holdout:
+            settings = dict(self.holdout)
+            full = table
+            table, held = split_source(full, settings.pop("identities"), settings["seed"])
+            self.held_out = holdout_set(full, held, image_size=self.image_size, **settings)
         self.source = SkipCorrupt(source_dataset(table, self.augment_cfg, self.image_size, self.seed, self.masked_twins), "source")
         if self.use_target:
             if self.target_builder is None:
-                raise ConfigError("data.target: domain adaptation (model.da.enabled=true) needs a target dataset with mask labels, e.g. RMFD_DA")
+                raise ConfigError("data.target: data.use_target=true needs a target dataset with mask labels (e.g. RMFD_DA): the DA loss "
+                                  "trains on it and every ablation cell forwards it; set data.target, or data.use_target=false (no DA)")
             self.target = SkipCorrupt(target_dataset(self.target_builder(), self.augment_cfg, self.image_size, self.seed + 1), "target")
         target = f"{len(self.target)} target images ({int(self.target.mask_labels.sum())} masked)" if self.target is not None else "no target"
         log.info("data: %d source faces of %d identities%s; %s (data.root: %s)", len(self.source), self.num_classes,
