@@ -145,9 +145,9 @@ class SRTModule(pl.LightningModule):
             teacher = {key: value for key, value in self.teacher.hparams.items()}  # plain containers, saved below
         else:  # rebuilt from an SRT checkpoint: the architecture from its saved hyper-parameters, the weights from its state
             self.teacher = module_class(teacher["model"])(**teacher)
-        if int(teacher.get("image_size", 112)) != image_size:
-            trained = teacher.get("image_size", 112)
-            raise ConfigError(f"data.image_size={image_size}, but the teacher was trained on {trained}px faces")
+        trained_size = int(teacher.get("image_size", 112))
+        if trained_size != image_size:
+            raise ConfigError(f"data.image_size={image_size}, but the teacher was trained on {trained_size}px faces")
         self.save_hyperparameters()
         self.hparams.teacher = teacher
         self.teacher.requires_grad_(False)

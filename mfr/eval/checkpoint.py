@@ -17,6 +17,7 @@ import torch
 
 from mfr.data.io import file_stamp
 from mfr.errors import ConfigError
+from mfr.eval.embedding import is_masked_aware
 from mfr.methods import module_class
 
 REQUIRED_HPARAMS = ("num_classes", "model", "head", "optim")
@@ -73,7 +74,7 @@ class ModuleEmbedder:
 
     def __init__(self, module, bf16: bool | None = None, source: str = ""):
         self.module = module
-        self.masked_aware = bool(getattr(module, "masked_aware", False))
+        self.masked_aware = is_masked_aware(module)
         self.device = next(module.parameters()).device
         self.bf16 = self.device.type == "cuda" if bf16 is None else bf16
         self.image_size = int(module.hparams.image_size)
