@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from conftest import TINY, compose_config
 from mfr.comparators.srt import (
-    EmbeddingUnmasking, other_identity, self_restrained_triplet_loss, triplet_distances, triplet_loss,
+    EmbeddingUnmasking, other_identity, self_restrained_triplet_loss, teacher_stage, triplet_distances, triplet_loss,
 )
 from mfr.errors import ConfigError
 from mfr.eval.checkpoint import ModuleEmbedder, load_checkpoint
@@ -209,6 +209,19 @@ def test_evaluation_hands_the_masked_flags_to_srt_and_caches_by_them(srt_run, tm
     embed_images(images, embedder, "six", cache, num_workers=0, masked=flags)
     unflagged = embed_images(images, embedder, "six", cache, num_workers=0)
     assert not unflagged.cached and len(list((tmp_path / "cache").glob("six-*.npz"))) == 2
+
+
+def test_the_teacher_stage_is_the_same_run_as_a_plain_face_model(tmp_path):
+    cfg = compose_config(tmp_path, ["experiment=srt", *TINY])
+    stage = teacher_stage(cfg)
+    assert stage.model.method == "mfr" and "srt" not in stage.model and "teacher_ckpt" not in stage.model
+    assert stage.paths.output_dir == str(tmp_path / "out" / "teacher") and stage.seed == cfg.seed
+    plain = compose_config(tmp_path, ["experiment=retrained_arcface", *TINY])
+    assert module_settings(stage)["model"] == {**module_settings(plain)["model"], "method": "mfr"}
+    assert teacher_stage(compose_config(tmp_path, ["experiment=srt", *TINY, "model.teacher_ckpt=x.ckpt"])) is None
+    assert teacher_stage(plain) is None
+    with pytest.raises(ConfigError, match="also give model.teacher_ckpt"):  # resuming must not train another teacher
+        teacher_stage(compose_config(tmp_path, ["experiment=srt", *TINY, "ckpt_path=last.ckpt"]))
 
 
 def test_srt_config_errors_name_the_key(tmp_path):
