@@ -11,6 +11,8 @@ Writes to --out (default: the first PATH):
   comparison_cells.csv  one row per cell: the differing keys but seed, runs, <metric>_mean, <metric>_std
   cells.png             the chosen metrics (--metric) per cell: mean bars, std error bars, each run a dot
   curves.png            learning curves (train/loss and the chosen metrics) of every run, coloured by cell
+With --methods instead (mfr/paper_table.py): table4.md and table4.csv, one row per experiment, as the paper's
+Table 4; --published adds the papers' own figures (experiments/published.yaml) beside ours.
 """
 
 from __future__ import annotations
@@ -225,15 +227,21 @@ def plot_curves(runs: list[Run], run_labels: list[str], cell_of: list[int], metr
 
 
 # -- entry point -----------------------------------------------------------------------------------------
-def compare(runs: list[Run], out: Path, metrics: list[str] | None = None, notes: list[str] = ()) -> Path:
-    """Write the tables and plots for these runs to `out`; returns the Markdown file."""
+def chosen_metrics(runs: list[Run], metrics: list[str] | None) -> list[str]:
+    """The metrics asked for (default: each set's headline accuracy), each checked to be in some run."""
     if not runs:
         raise ConfigError("no runs to compare")
-    out.mkdir(parents=True, exist_ok=True)
     chosen = metrics or default_metrics(runs)
     missing = [m for m in chosen if not any(m in r.metrics for r in runs)]
     if missing:
         raise ConfigError(f"--metric {missing[0]}: no run has it; metrics: {', '.join(all_metrics(runs, []))}")
+    return chosen
+
+
+def compare(runs: list[Run], out: Path, metrics: list[str] | None = None, notes: list[str] = ()) -> Path:
+    """Write the tables and plots for these runs to `out`; returns the Markdown file."""
+    chosen = chosen_metrics(runs, metrics)
+    out.mkdir(parents=True, exist_ok=True)
     keys = differing_keys(runs)
     cell_keys = [k for k in keys if k not in REPLICATE_KEYS]
     cells = group_cells(runs, cell_keys)
@@ -251,9 +259,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--metric", action="append", help="metric for the plots, first = headline (repeatable; default: val/<set>/acc)")
     parser.add_argument("--wandb-project", help="also read the runs of ENTITY/PROJECT from the W&B API (needs wandb login)")
     parser.add_argument("--wandb-group", help="with --wandb-project: only this group (a sweep's name)")
+    parser.add_argument("--methods", action="store_true",
+                        help="lay the runs out as the paper's Table 4 (rows = methods, columns = metrics): table4.md/.csv")
+    parser.add_argument("--published", nargs="?", const="", metavar="FILE",
+                        help="with --methods: the papers' published figures beside ours (default experiments/published.yaml)")
     args = parser.parse_args(argv)
     if not args.paths and not args.wandb_project:
         parser.error("give at least one PATH or --wandb-project")
+    if args.published is not None and not args.methods:
+        parser.error("--published goes with --methods")
     if not args.out and not args.paths:
         parser.error("--out is needed with --wandb-project alone")
     with one_line_errors():
@@ -263,7 +277,14 @@ def main(argv: list[str] | None = None) -> None:
 
             runs += load_online_runs(args.wandb_project, args.wandb_group)
         out = args.out or (args.paths[0] if args.paths[0].is_dir() else args.paths[0].parent)
-        report = compare(runs, out, args.metric, notes)
+        if args.methods:
+            from mfr.paper_table import PUBLISHED, load_published, methods_table
+
+            out.mkdir(parents=True, exist_ok=True)
+            figures = None if args.published is None else load_published(Path(args.published) if args.published else PUBLISHED)
+            report = methods_table(runs, chosen_metrics(runs, args.metric), figures, out)
+        else:
+            report = compare(runs, out, args.metric, notes)
         print(f"mfr.compare: {len(runs)} runs -> {report}\n\n{report.read_text()}", flush=True)
         for note in notes:
             print(f"note: {note}", file=sys.stderr)

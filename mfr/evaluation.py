@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import hydra
+import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mfr.data.sets import VerificationSet
@@ -22,6 +23,7 @@ from mfr.eval.embedding import EmbeddingCache, Embedder, embed_images
 from mfr.eval.engine import evaluate_set, scalar_metrics
 from mfr.eval.plots import write_plots
 from mfr.eval.report import format_tables, write_json
+from mfr.methods import method_name
 from mfr.training import instantiate_all
 from mfr.viz.attention import set_attention_stats
 
@@ -36,8 +38,10 @@ def build_embedder(cfg: DictConfig) -> tuple[Embedder, dict]:
     if cfg.get("ckpt_path"):
         embedder = ModuleEmbedder.from_checkpoint(cfg.ckpt_path, flip=cfg.embedding.flip, device=cfg.embedding.device)
         hp = embedder.module.hparams
-        return embedder, {"checkpoint": str(Path(cfg.ckpt_path).resolve()), "backbone": hp.model["backbone"]["name"],
-                          "image_size": embedder.image_size, "device": str(embedder.device), "bf16": embedder.bf16}
+        face_model = (hp.get("teacher") or hp)["model"]  # SRT embeds with its frozen teacher's trunk
+        return embedder, {"checkpoint": str(Path(cfg.ckpt_path).resolve()), "method": method_name(hp.model),
+                          "backbone": face_model["backbone"]["name"], "image_size": embedder.image_size,
+                          "device": str(embedder.device), "bf16": embedder.bf16}
     if model_embedder:
         embedder = hydra.utils.instantiate(model_embedder)
         return embedder, {"embedder": model_embedder["_target_"], "device": "cpu"}
@@ -68,14 +72,18 @@ def evaluate(cfg: DictConfig) -> dict:
     emb_cfg = cfg.embedding
     cache = EmbeddingCache(emb_cfg.cache_dir) if emb_cfg.get("cache_dir") else None
 
-    def embed(images, name):
-        return embed_images(images, embedder, name, cache, emb_cfg.batch_size, emb_cfg.num_workers)
+    def embed(images, name, masked=None):  # masked: each image's mask flag, for a model that embeds masked faces apart
+        return embed_images(images, embedder, name, cache, emb_cfg.batch_size, emb_cfg.num_workers, masked)
+
+    def embed_references(images, name):  # MR-MP's references, every one wearing a mask drawn on the fly
+        return embed(images, name, np.ones(len(images), bool))
 
     results = {}
     for vset in build_sets(cfg):
         log.info("%s: %d images, %d pairs", vset.name, len(vset.images), len(vset.pairs))
-        results[vset.name] = evaluate_set(vset, embed(vset.images, vset.name), options, embed_extra=embed)
-        if isinstance(embedder, ModuleEmbedder) and embedder.module.embedder.refine:
+        emb = embed(vset.images, vset.name, vset.meta.get("masked"))
+        results[vset.name] = evaluate_set(vset, emb, options, embed_extra=embed_references)
+        if isinstance(embedder, ModuleEmbedder) and getattr(embedder.module.embedder, "refine", False):
             results[vset.name]["attention"] = set_attention_stats(embedder.module, vset)
 
     out = Path(cfg.paths.output_dir)
@@ -96,8 +104,8 @@ def evaluate(cfg: DictConfig) -> dict:
 
 def describe(model_info: dict) -> str:
     if "checkpoint" in model_info:
-        return f"{model_info['checkpoint']} ({model_info['backbone']}, {model_info['image_size']}px, {model_info['device']}" \
-               f"{', bf16' if model_info['bf16'] else ''})"
+        return f"{model_info['checkpoint']} ({model_info['method']}, {model_info['backbone']}, {model_info['image_size']}px, " \
+               f"{model_info['device']}{', bf16' if model_info['bf16'] else ''})"
     return f"{model_info['embedder'].rsplit('.', 1)[-1]} (off the shelf, no training)"
 
 

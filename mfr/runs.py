@@ -31,6 +31,7 @@ class Run:
     config: dict[str, object]  # flattened: {"model.refine.enabled": True, ...}
     metrics: dict[str, float]  # final metrics: val/<set>/<metric>, eval/<set>/<metric>
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # key -> [(step, value)]
+    choices: dict[str, str] = field(default_factory=dict)  # the config group options chosen: {"experiment": "srt", ...}
 
 
 def flatten(tree, prefix: str = "") -> dict[str, object]:
@@ -84,6 +85,15 @@ def read_curves(csv_dir: Path) -> dict[str, list[tuple[int, float]]]:
     return curves
 
 
+def group_choices(run_dir: Path) -> dict[str, str]:
+    """The config group options a run chose ({"experiment": "dann", "data": "demo", ...}), from .hydra/hydra.yaml."""
+    path = run_dir / ".hydra" / "hydra.yaml"
+    if not path.is_file():
+        return {}
+    choices = ((yaml.safe_load(path.read_text()) or {}).get("hydra") or {}).get("runtime", {}).get("choices") or {}
+    return {str(k): str(v) for k, v in choices.items() if v is not None}
+
+
 def saved_config(run_dir: Path) -> dict[str, object]:
     """A run's .hydra/config.yaml, flattened ({} when the run has none)."""
     path = run_dir / ".hydra" / "config.yaml"
@@ -101,6 +111,7 @@ def load_run(run_dir: Path, name: str | None = None) -> Run:
         config=saved_config(run_dir),
         metrics={k: float(v) for k, v in summary["metrics"].items() if v is not None},
         curves=read_curves(run_dir / "csv"),
+        choices=group_choices(run_dir),
     )
 
 

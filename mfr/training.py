@@ -11,11 +11,12 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import WandbLogger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from mfr.comparators.srt import teacher_stage
 from mfr.eval.callback import VerificationCallback
+from mfr.methods import check_config, module_class
 from mfr.models.attention_stats import collapse_warning
-from mfr.module import MaskedFaceModule, check_config
 from mfr.sweep import label_loggers
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,9 @@ def module_settings(cfg: DictConfig) -> dict:
     return {key: OmegaConf.to_container(cfg[key], resolve=True) for key in ("model", "head", "optim")}
 
 
-def build_module(cfg: DictConfig, num_classes: int) -> MaskedFaceModule:
-    module = MaskedFaceModule(num_classes=num_classes, image_size=cfg.data.image_size, **module_settings(cfg))
+def build_module(cfg: DictConfig, num_classes: int) -> pl.LightningModule:
+    """The LightningModule `model.method` names (mfr.methods), built from the run's settings."""
+    module = module_class(cfg.model)(num_classes=num_classes, image_size=cfg.data.image_size, **module_settings(cfg))
     if cfg.model.get("compile"):
         module.embedder.compile()  # in place: checkpoint keys stay the same with or without compile
     return module
@@ -71,6 +73,45 @@ def train(cfg: DictConfig) -> dict:
     """Train; return the final validation metrics (also written to <output_dir>/metrics.json)."""
     started = time.time()
     check_config(**module_settings(cfg))  # a typo fails now, not after the data is ready
+    teacher = train_teacher(cfg)
+    trainer, module, trainer_cfg, metrics = fit(cfg)
+    ckpt = trainer.checkpoint_callback
+    summary = {
+        "metrics": metrics,
+        "wall_time_s": round(time.time() - started, 1),
+        "global_step": trainer.global_step,
+        "best_checkpoint": getattr(ckpt, "best_model_path", "") or None,
+        "device": str(module.device),
+        "precision": trainer_cfg["precision"],
+        **({"teacher": teacher} if teacher else {}),
+    }
+    if trainer.is_global_zero:
+        out = Path(cfg.paths.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+        report(cfg, summary)
+    return metrics
+
+
+def train_teacher(cfg: DictConfig) -> dict | None:
+    """Stage 1 of an SRT job without model.teacher_ckpt: train its frozen face model (mfr.comparators.srt.teacher_stage)
+    into <output_dir>/teacher, save it as teacher.ckpt there and point model.teacher_ckpt at it. Returns what stage 1
+    gave (checkpoint, steps, final metrics) for the run's summary; None when the job has no stage 1."""
+    stage = teacher_stage(cfg)
+    if stage is None:
+        return None
+    log.info("stage 1: training the face model SRT builds on, into %s", stage.paths.output_dir)
+    trainer, _, _, metrics = fit(stage)
+    path = Path(stage.paths.output_dir) / "teacher.ckpt"
+    trainer.save_checkpoint(path)  # the final weights, whatever checkpoint callbacks the config has
+    with open_dict(cfg):
+        cfg.model.teacher_ckpt = str(path)
+    return {"checkpoint": str(path), "global_step": trainer.global_step, "metrics": metrics}
+
+
+def fit(cfg: DictConfig) -> tuple[pl.Trainer, pl.LightningModule, dict, dict]:
+    """Data, module, loggers and trainer from the config; fit; validate the final weights. Returns (trainer, module,
+    the trainer's resolved settings, the final val/ metrics)."""
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
     module = build_module(cfg, datamodule.num_classes)
@@ -89,22 +130,8 @@ def train(cfg: DictConfig) -> dict:
         trainer.validate(module, datamodule=datamodule, verbose=False)  # training stopped between validations
 
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
-    ckpt = trainer.checkpoint_callback
-    summary = {
-        "metrics": metrics,
-        "wall_time_s": round(time.time() - started, 1),
-        "global_step": trainer.global_step,
-        "best_checkpoint": getattr(ckpt, "best_model_path", "") or None,
-        "device": str(module.device),
-        "precision": trainer_cfg["precision"],
-    }
-    if trainer.is_global_zero:
-        out = Path(cfg.paths.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps(summary, indent=2))
-        report(cfg, summary)
     finish_wandb(loggers)
-    return metrics
+    return trainer, module, trainer_cfg, metrics
 
 
 def finish_wandb(loggers: list) -> None:
@@ -121,6 +148,9 @@ def report(cfg: DictConfig, summary: dict) -> None:
         if key.endswith("/acc") and key.count("/") == 2:  # val/<set>/acc: each set's headline, not its protocols
             std = summary["metrics"].get(key + "_std", float("nan"))
             lines.append(f"  {key:<28} {summary['metrics'][key]:.4f} ± {std:.4f}  (verification accuracy, ± over its folds)")
+    teacher = summary.get("teacher", {}).get("metrics", {})
+    for key in sorted(k for k in teacher if k.endswith("/acc") and k.count("/") == 2):
+        lines.append(f"  {key:<28} {teacher[key]:.4f}           (the frozen face model of stage 1, without the EUM)")
     lines += attention_summary(summary["metrics"])
     if "DemoDataModule" in str(cfg.data.get("_target_", "")):
         lines.append("  (data=demo: SYNTHETIC demo faces of held-out identities, not a real benchmark)")

@@ -68,11 +68,16 @@ class MaskLabeledFaces(Dataset):
 class IndexedImages(Dataset):
     """Evaluation images with their index, so embeddings can be put back in order after a sharded pass.
 
-    Images of another size are resized (area interpolation) to `image_size`.
+    Images of another size are resized (area interpolation) to `image_size`. With `masked` (one 0/1
+    flag per image) each item also says whether its face wears a mask, for models that embed masked
+    faces their own way (SRT's unmasking model).
     """
 
-    def __init__(self, images, image_size: int | None = None):
+    def __init__(self, images, image_size: int | None = None, masked: np.ndarray | None = None):
+        if masked is not None and len(masked) != len(images):
+            raise ValueError(f"{len(masked)} masked flags for {len(images)} images")
         self.images, self.image_size = images, image_size
+        self.masked = None if masked is None else np.asarray(masked).astype(bool)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -81,7 +86,10 @@ class IndexedImages(Dataset):
         image = self.images[i]
         if self.image_size and image.shape[:2] != (self.image_size, self.image_size):
             image = cv2.resize(image, (self.image_size, self.image_size), interpolation=cv2.INTER_AREA)
-        return {"image": to_chw(image), "index": i}
+        item = {"image": to_chw(image), "index": i}
+        if self.masked is not None:
+            item["masked"] = bool(self.masked[i])
+        return item
 
 
 @dataclass
@@ -108,4 +116,5 @@ class VerificationSet:
             raise ValueError(f"{self.name}: a pair points outside its {len(self.images)} images")
 
     def dataset(self, image_size: int | None = None) -> IndexedImages:
-        return IndexedImages(self.images, image_size)
+        """The images as a Dataset; items carry their `masked` flag when the set has one."""
+        return IndexedImages(self.images, image_size, self.meta.get("masked"))

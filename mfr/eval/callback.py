@@ -4,7 +4,7 @@ Logs `val/<set>/<metric>` for every headline figure of `scalar_metrics` (`val/<s
 set's 10-fold accuracy over all its pairs, which the checkpoint monitor and the demo read;
 `val/<set>/umr_mp/acc`, `val/<set>/mr_mp/rank1`, ... for the protocols), and with `output_dir`
 writes each validation's full results as JSON. MR-MP's masked references are embedded here with
-the module itself (every rank does the same small job, so no gathering is needed).
+the module itself (every rank does the same small job, so no gathering is needed), as masked faces.
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ class VerificationCallback(pl.Callback):
         embedder = ModuleEmbedder(pl_module, bf16="bf16" in str(trainer.precision))
         batch_size = trainer.datamodule.val_batch_size
 
-        def embed_extra(images, name):
-            return compute_embeddings(images, embedder, batch_size, num_workers=0, desc=name)
+        def embed_extra(images, name):  # MR-MP's references, every one wearing a mask drawn on the fly
+            return compute_embeddings(images, embedder, batch_size, num_workers=0, desc=name, masked=np.ones(len(images), bool))
 
         results, summary = {}, []
         for idx, vset in enumerate(trainer.datamodule.val_sets):

@@ -2,6 +2,7 @@
 
 `python -m mfr.fit` saves plain containers as hyper-parameters (num_classes, model, head, optim,
 image_size), so a checkpoint loads with `torch.load(weights_only=True)`: no code in the file runs.
+`model.method` names the LightningModule to rebuild (mfr.methods: mfr, focusface, srt).
 Anything else (a different framework's file, a truncated download, a non-checkpoint) is a
 `CheckpointError` that says what the file is not.
 """
@@ -16,7 +17,8 @@ import torch
 
 from mfr.data.io import file_stamp
 from mfr.errors import ConfigError
-from mfr.module import MaskedFaceModule
+from mfr.eval.embedding import is_masked_aware
+from mfr.methods import module_class
 
 REQUIRED_HPARAMS = ("num_classes", "model", "head", "optim")
 
@@ -25,8 +27,8 @@ class CheckpointError(ConfigError):
     """ckpt_path names a file that is not a loadable mfr checkpoint."""
 
 
-def load_checkpoint(path: str | Path) -> MaskedFaceModule:
-    """The trained module of an mfr checkpoint, in eval mode on the CPU."""
+def load_checkpoint(path: str | Path):
+    """The trained module of an mfr checkpoint (the class its `model.method` names), in eval mode on the CPU."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"ckpt_path={path}: no such file")
@@ -45,7 +47,11 @@ def load_checkpoint(path: str | Path) -> MaskedFaceModule:
     model = copy.deepcopy(hparams["model"])
     model["backbone"]["checkpoint"] = None  # the trunk's weights are in the state dict
     model["compile"] = False
-    module = MaskedFaceModule(hparams["num_classes"], model, hparams["head"], hparams["optim"], hparams.get("image_size", 112))
+    try:
+        cls = module_class(model)
+    except ConfigError as exc:
+        raise CheckpointError(f"ckpt_path={path}: {exc}") from None
+    module = cls(**{**hparams, "model": model})  # the method's own hyper-parameters (SRT's teacher) included
     state = {k.replace("._orig_mod", ""): v for k, v in ckpt["state_dict"].items()}  # from a torch.compile'd embedder
     missing, unexpected = module.load_state_dict(state, strict=False)
     if missing or unexpected:
@@ -57,16 +63,18 @@ def load_checkpoint(path: str | Path) -> MaskedFaceModule:
 
 
 class ModuleEmbedder:
-    """A MaskedFaceModule's `embed` (flip TTA per `module.flip_test`) as an evaluation embedder.
+    """An mfr module's `embed` (flip TTA per `module.flip_test`) as an evaluation embedder.
 
     Runs on the module's device, in bf16 autocast on a GPU when `bf16`; the module is used as it
-    is (not moved, not switched to eval), so the training callback can share it.
+    is (not moved, not switched to eval), so the training callback can share it. A module with
+    `masked_aware = True` (SRT) gets each image's mask flag: `module.embed(images, masked)`.
     """
 
     cpu_bound = False
 
-    def __init__(self, module: MaskedFaceModule, bf16: bool | None = None, source: str = ""):
+    def __init__(self, module, bf16: bool | None = None, source: str = ""):
         self.module = module
+        self.masked_aware = is_masked_aware(module)
         self.device = next(module.parameters()).device
         self.bf16 = self.device.type == "cuda" if bf16 is None else bf16
         self.image_size = int(module.hparams.image_size)
@@ -84,7 +92,11 @@ class ModuleEmbedder:
         return image, ""
 
     @torch.no_grad()
-    def embed(self, batch: torch.Tensor) -> torch.Tensor:
+    def embed(self, batch: torch.Tensor, masked: torch.Tensor | None = None) -> torch.Tensor:
+        images = batch.to(self.device, non_blocking=True)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            emb = self.module.embed(batch.to(self.device, non_blocking=True))
+            if self.masked_aware:
+                emb = self.module.embed(images, None if masked is None else masked.to(self.device))
+            else:
+                emb = self.module.embed(images)
         return emb.float().cpu()

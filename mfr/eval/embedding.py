@@ -4,6 +4,10 @@ An embedder is two steps: `prepare` (one image, in DataLoader workers: decoding,
 anything per image; a CPU-bound model such as dlib's does all its work here) and `embed` (a batch,
 in the main process: the GPU model). Images that cannot be read become NaN rows, listed with the
 reason, so the metrics can skip and count the pairs they touch instead of failing or losing them.
+
+A model may embed a masked face differently from an unmasked one (SRT passes masked probes through
+its unmasking model): such an embedder sets `masked_aware = True` and takes `embed(batch, masked)`,
+and the sets' per-image `masked` flags are handed to it (and key its cache entries).
 """
 
 from __future__ import annotations
@@ -42,7 +46,13 @@ class Embedder(Protocol):
     # cuts the face at known landmarks instead, as for MR-MP's masked references (see _Inputs).
 
     def embed(self, batch: torch.Tensor) -> torch.Tensor:
-        """Prepared batch -> (B, D) float32 L2-normalised embeddings on the CPU."""
+        """Prepared batch -> (B, D) float32 L2-normalised embeddings on the CPU. A masked-aware embedder
+        (optional attribute `masked_aware = True`) takes `embed(batch, masked)`, masked a (B,) bool tensor."""
+
+
+def is_masked_aware(embedder: Embedder) -> bool:
+    """Whether the embedder embeds masked faces its own way, so it needs each image's `masked` flag."""
+    return bool(getattr(embedder, "masked_aware", False))
 
 
 @dataclass
@@ -73,8 +83,8 @@ class _Inputs(Dataset):
     the face there instead of looking for it.
     """
 
-    def __init__(self, images: Sequence, embedder: Embedder):
-        self.base, self.prepare = IndexedImages(images, embedder.image_size), embedder.prepare
+    def __init__(self, images: Sequence, embedder: Embedder, masked: np.ndarray | None = None):
+        self.base, self.prepare = IndexedImages(images, embedder.image_size, masked), embedder.prepare
         known = getattr(images, "face_landmarks", None)
         self.prepare_at = getattr(embedder, "prepare_at", None) if known is not None and embedder.image_size is None else None
         self.landmarks = known
@@ -84,11 +94,12 @@ class _Inputs(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         try:
-            image = self.base[i]["image"]
+            item = self.base[i]  # index, image and, when given, the masked flag
+            image = item["image"]
             image, note = self.prepare_at(image, self.landmarks(i)) if self.prepare_at else self.prepare(image)
         except DataError as exc:
             return {"index": i, "error": str(exc)}
-        return {"index": i, "image": image, "note": note}
+        return {**item, "image": image, "note": note}
 
 
 def _collate(items: list[dict]) -> dict:
@@ -96,6 +107,7 @@ def _collate(items: list[dict]) -> dict:
     return {
         "index": torch.tensor([it["index"] for it in ok], dtype=torch.long),
         "image": torch.stack([it["image"] for it in ok]) if ok else None,
+        "masked": torch.tensor([it["masked"] for it in ok], dtype=torch.bool) if ok and "masked" in ok[0] else None,
         "notes": [it["note"] for it in ok if it["note"]],
         "errors": [(it["index"], it["error"]) for it in items if "error" in it],
     }
@@ -108,13 +120,15 @@ def auto_workers(embedder: Embedder) -> int:
 
 
 def compute_embeddings(images: Sequence, embedder: Embedder, batch_size: int = 256, num_workers: int | str = "auto",
-                       desc: str = "embedding") -> Embeddings:
+                       desc: str = "embedding", masked: np.ndarray | None = None) -> Embeddings:
+    """`masked`: each image's 0/1 mask flag, for a masked-aware embedder (others embed every face alike)."""
     started = time.time()
+    aware = is_masked_aware(embedder)
     workers = auto_workers(embedder) if num_workers == "auto" else int(num_workers)
     if embedder.cpu_bound:  # the work is per image in the workers: small batches keep every worker busy to the end
         batch_size = min(batch_size, 16)
-    loader = DataLoader(_Inputs(images, embedder), batch_size=batch_size, num_workers=workers, collate_fn=_collate,
-                        pin_memory=torch.cuda.is_available() and not embedder.cpu_bound)
+    loader = DataLoader(_Inputs(images, embedder, masked if aware else None), batch_size=batch_size, num_workers=workers,
+                        collate_fn=_collate, pin_memory=torch.cuda.is_available() and not embedder.cpu_bound)
     values: np.ndarray | None = None
     failures, notes = {}, Counter()
     for batch in tqdm(loader, desc=desc, leave=False, disable=len(loader) < 4):
@@ -122,7 +136,7 @@ def compute_embeddings(images: Sequence, embedder: Embedder, batch_size: int = 2
         notes.update(batch["notes"])
         if batch["image"] is None:
             continue
-        out = embedder.embed(batch["image"]).numpy()
+        out = (embedder.embed(batch["image"], batch["masked"]) if aware else embedder.embed(batch["image"])).numpy()
         if values is None:
             values = np.full((len(images), out.shape[1]), np.nan, np.float32)
         values[batch["index"].numpy()] = out
@@ -146,10 +160,12 @@ class EmbeddingCache:
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
 
-    def path(self, name: str, images: Sequence, embedder: Embedder) -> Path | None:
+    def path(self, name: str, images: Sequence, embedder: Embedder, masked: np.ndarray | None = None) -> Path | None:
         fingerprint = images_fingerprint(images)
         if fingerprint is None:
             return None
+        if is_masked_aware(embedder) and masked is not None:  # the flags change what such a model computes
+            fingerprint += "|masked=" + hashlib.sha1(np.asarray(masked).astype(bool).tobytes()).hexdigest()
         key = hashlib.sha1(f"{fingerprint}|{embedder.fingerprint}".encode()).hexdigest()[:20]
         return self.directory / f"{name}-{key}.npz"
 
@@ -173,13 +189,14 @@ class EmbeddingCache:
 
 
 def embed_images(images: Sequence, embedder: Embedder, name: str, cache: EmbeddingCache | None = None,
-                 batch_size: int = 256, num_workers: int | str = "auto") -> Embeddings:
-    """Embeddings of `images`, from the cache when this image set was embedded by this model before."""
-    path = cache.path(name, images, embedder) if cache is not None else None
+                 batch_size: int = 256, num_workers: int | str = "auto", masked: np.ndarray | None = None) -> Embeddings:
+    """Embeddings of `images`, from the cache when this image set was embedded by this model before.
+    `masked`: each image's 0/1 mask flag (see `compute_embeddings`)."""
+    path = cache.path(name, images, embedder, masked) if cache is not None else None
     if path is not None and (hit := cache.load(path)) is not None:
         log.info("%s: %d embeddings from the cache (%s)", name, len(hit.values), path)
         return hit
-    emb = compute_embeddings(images, embedder, batch_size, num_workers, desc=f"embedding {name}")
+    emb = compute_embeddings(images, embedder, batch_size, num_workers, desc=f"embedding {name}", masked=masked)
     log.info("%s: embedded %d images in %.1fs", name, len(emb.values), emb.seconds)
     if path is not None:
         cache.save(path, emb)

@@ -22,7 +22,8 @@ from mfr.eval.protocols import (
 )
 from mfr.eval.verification import FAR_TARGETS, contiguous_folds, pair_scores, verification_metrics
 
-# Embeds images the set does not hold (MR-MP's masked references): (images, name) -> Embeddings.
+# Embeds images the set does not hold (MR-MP's masked references): (images, name) -> Embeddings. Every such image
+# wears a mask, so a model that embeds masked faces apart (SRT) embeds them as masked.
 ExtraEmbedder = Callable[[Sequence, str], Embeddings]
 
 
