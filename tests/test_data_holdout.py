@@ -7,7 +7,7 @@ from face_files import decoded_colour, write_identity_folders, write_twins
 from mfr.data.holdout import holdout_set, split_source
 from mfr.data.pairs import make_pairs
 from mfr.data.sources import open_faces
-from mfr.errors import DataError
+from mfr.errors import ConfigError, DataError
 
 
 def test_genuine_pairs_never_show_one_photograph_twice():
@@ -50,3 +50,5 @@ def test_holdout_set_pairs_unmasked_faces_and_twins_against_other_photographs(so
         inside = set(identity[vset.pairs[vset.folds == f]].ravel())
         assert not inside & set(identity[vset.pairs[vset.folds != f]].ravel())
     assert vset.images[0].shape == (16, 16, 3)
+    with pytest.raises(ConfigError, match="among the 20 held-out people; lower data.holdout.folds"):
+        holdout_set(source, held, num_pairs=200, folds=11, seed=0)  # 11 folds need 22 people

@@ -20,7 +20,7 @@ from mfr.data.io import SkippedImages, read_all
 from mfr.data.pairs import make_pairs
 from mfr.data.sets import VerificationSet
 from mfr.data.table import FaceTable
-from mfr.errors import DataError
+from mfr.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,11 @@ def holdout_set(table: FaceTable, names: list[str], num_pairs: int = 2000, folds
     photo = photo_groups(held, audit)  # a twin shows its original's photograph
     kinds = [(~is_twin, ~is_twin)] + ([(is_twin, ~is_twin)] if is_twin.any() else [])
     per_kind = num_pairs // len(kinds)
-    drawn = [make_pairs(held.identity, probe, ref, per_kind, folds, seed, photo) for probe, ref in kinds]
+    try:
+        drawn = [make_pairs(held.identity, probe, ref, per_kind, folds, seed, photo) for probe, ref in kinds]
+    except ValueError as error:  # identity-disjoint folds need 2 people a fold
+        raise ConfigError(f"data.holdout: {error} among the {len(names)} held-out people; lower data.holdout.folds "
+                          f"or raise data.holdout.identities") from None
     pairs, same, fold = (np.concatenate(parts) for parts in zip(*drawn))
     used, index = np.unique(pairs, return_inverse=True)
     skipped = SkippedImages(name)
