@@ -34,6 +34,7 @@ def test_stats_of_uniform_and_input_dependent_attention():
     assert float(attention_stats(faces)["input_dependence"]) == pytest.approx(1.0)
     assert collapse_warning({k: float(v) for k, v in attention_stats(uniform).items()})  # same map for every face
     assert collapse_warning({"entropy": 2.0, "input_dependence": 0.5, "top_share": 0.3}) is None
+    assert collapse_warning({"entropy": 3.885, "input_dependence": 0.037, "top_share": 0.021})  # nearly uniform rows
 
 
 def test_mask_cells_are_the_pixels_a_twin_changed_pooled_to_the_grid():
