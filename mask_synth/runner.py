@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from mask_synth.dataset import temporary_name
+from mask_synth.dataset import write_atomic
 
 FAILED = "failed"
 CHUNK = 4  # sources handed to a worker at a time: small, so that few are in flight when a run dies
@@ -127,9 +127,7 @@ def check_config(out_dir: Path, name: str, config: dict) -> None:
             detail = ", ".join(f"{k}: {stored.get(k)!r} there, {wanted.get(k)!r} now" for k in changed)
             raise ValueError(f"{out_dir} was made with other options ({detail}); rerun with the same options or use a new output folder")
         return
-    temporary = path.with_name(temporary_name(path.name))
-    temporary.write_text(json.dumps(wanted, indent=2, sort_keys=True) + "\n")
-    os.replace(temporary, path)
+    write_atomic(path, json.dumps(wanted, indent=2, sort_keys=True) + "\n")
 
 
 def output_clashes(job: Job, sources: list[str]) -> dict[str, str]:

@@ -28,6 +28,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 import mfr.models  # noqa: F401  (iresnet in timm's registry)
+from mask_synth.dataset import write_atomic
 from mfr.models.backbone import Backbone
 from mfr.module import MaskedFaceModule
 from mfr.optim import build_optimizer
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None) -> dict:
     if not args.no_profile:
         result["profile"] = profile_table(full_fn, device)
         print("where the full step's time goes:\n" + result["profile"])
-    Path(args.out).write_text(json.dumps(result, indent=2))
+    write_atomic(args.out, json.dumps(result, indent=2))
     return result
 
 

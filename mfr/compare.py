@@ -26,6 +26,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from mask_synth.dataset import atomic_path, write_atomic
 from mfr.cli import one_line_errors
 from mfr.errors import ConfigError
 from mfr.runs import Run, find_runs, load_run, unfinished_runs
@@ -139,7 +140,7 @@ def _markdown(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
-    with path.open("w", newline="") as f:
+    with atomic_path(path) as temporary, temporary.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(rows)
@@ -172,9 +173,7 @@ def write_tables(runs, keys, cell_keys, cells, metrics, out: Path, notes: list[s
     ]
     if notes:
         text += ["", "## Notes", "", *[f"- {n}" for n in notes]]
-    path = out / "comparison.md"
-    path.write_text("\n".join(text) + "\n")
-    return path
+    return write_atomic(out / "comparison.md", "\n".join(text) + "\n")
 
 
 # -- plots ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import torch
 from pytorch_lightning.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from mask_synth.dataset import write_atomic
 from mfr.comparators.srt import teacher_stage
 from mfr.eval.callback import VerificationCallback
 from mfr.methods import check_config, module_class
@@ -86,9 +87,7 @@ def train(cfg: DictConfig) -> dict:
         **({"teacher": teacher} if teacher else {}),
     }
     if trainer.is_global_zero:
-        out = Path(cfg.paths.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+        write_atomic(Path(cfg.paths.output_dir) / "metrics.json", json.dumps(summary, indent=2))
         report(cfg, summary)
     return metrics
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import cv2
 import torch
 
+from mask_synth.dataset import encode, write_atomic
 from mfr.data.packed import is_pack, write_pack
 from mfr.data.real import RealDataModule
 from mfr.data.sources import open_faces
@@ -49,10 +50,9 @@ def make_demo_data(work: Path, identities: int, per_identity: int, workers: int)
     for n, (face, twin, label) in enumerate(zip(plain, masked, labels)):
         key = f"{label:05d}/{n:06d}.jpg"
         for path, image in ((source / key, face), (twins / "masked" / key, twin)):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+            write_atomic(path, encode(image, path.name, quality=95))
         records.append(json.dumps({"source": key, "status": "masked", "masked": f"masked/{key}", "mask_map": None}))
-    (twins / "manifest.jsonl").write_text("\n".join(records) + "\n")
+    write_atomic(twins / "manifest.jsonl", "\n".join(records) + "\n")
     return source, twins
 
 
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     print("images/s counts both images of a sample (face + masked twin); img/CPU-s is per core; projected = "
           f"img/CPU-s x {args.cores - 1} cores (one left to the training loop), assuming linear scaling")
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+        write_atomic(args.json, json.dumps(rows, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from mask_synth import render_mask
+from mask_synth.dataset import encode, write_atomic
 from mfr.data.demo_faces import draw_face, sample_identity, sample_shot
 from mfr.data.layouts import layout_transform
 from mfr.data.mask_labels import UNMASKED, spec_for_label
@@ -41,13 +42,13 @@ def write_mfr2(root: str | Path, identities: int = 53, images_per_identity: int 
     labels = []
     for name in names:
         person = sample_identity(rng)
-        (root / name).mkdir(parents=True, exist_ok=True)
         for i in range(1, images_per_identity + 1):
             image, landmarks = mtcnn_face(person, rng)
             label = UNMASKED if i <= 2 else str(rng.choice(MFR2_MASK_LABELS))
             if label != UNMASKED:
                 image = render_mask(image, landmarks, spec_for_label(label)[0], seed=int(rng.integers(2**31))).image
-            cv2.imwrite(str(root / name / f"{name}_{i:04d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            path = root / name / f"{name}_{i:04d}.png"
+            write_atomic(path, encode(image, path.name))
             labels.append(f"{name}, {i}, {label}")
     lines = []
     for p in range(pairs):
@@ -58,8 +59,8 @@ def write_mfr2(root: str | Path, identities: int = 53, images_per_identity: int 
         else:
             b = (a + 1 + int(rng.integers(identities - 1))) % identities
             lines.append(f"{names[a]}\t{i}\t{names[b]}\t{j}")
-    (root / "mfr2_labels.txt").write_text("\n".join(labels) + "\n")
-    (root / "pairs.txt").write_text("\n".join(lines[k] for k in rng.permutation(pairs)) + "\n")
+    write_atomic(root / "mfr2_labels.txt", "\n".join(labels) + "\n")
+    write_atomic(root / "pairs.txt", "\n".join(lines[k] for k in rng.permutation(pairs)) + "\n")
     return root
 
 
