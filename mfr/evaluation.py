@@ -18,6 +18,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mask_synth.dataset import write_atomic
+from mfr.config import check_eval_config
 from mfr.data.sets import VerificationSet
 from mfr.errors import ConfigError
 from mfr.eval.checkpoint import ModuleEmbedder
@@ -69,6 +70,7 @@ def build_sets(cfg: DictConfig) -> list[VerificationSet]:
 def evaluate(cfg: DictConfig) -> dict:
     """Evaluate; print the tables; write results.json and the plots to the output dir; log to the loggers."""
     started = time.time()
+    check_eval_config(cfg)  # mfr.evaluate checked it already; for other callers
     options = hydra.utils.instantiate(cfg.metrics)
     embedder, model_info = build_embedder(cfg)
     emb_cfg = cfg.embedding

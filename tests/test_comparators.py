@@ -16,7 +16,8 @@ from mfr.comparators.srt import (
 from mfr.errors import ConfigError
 from mfr.eval.checkpoint import ModuleEmbedder, load_checkpoint
 from mfr.eval.embedding import EmbeddingCache, compute_embeddings, embed_images
-from mfr.methods import check_config, module_class
+from mfr.config import check_module_settings
+from mfr.methods import module_class
 from mfr.training import build_module, module_settings, train
 
 
@@ -133,7 +134,7 @@ def test_focusface_refuses_what_it_does_not_have(tmp_path):
                               ("model.masked_twins=false", "FocusFace trains on each face with its masked twin")]:
         settings = module_settings(compose_config(tmp_path, ["experiment=focusface", *TINY, override]))
         with pytest.raises(ConfigError, match=message):
-            check_config(**settings)
+            check_module_settings(**settings)
 
 
 def test_an_unknown_method_lists_the_methods(tmp_path):
@@ -225,12 +226,12 @@ def test_the_teacher_stage_is_the_same_run_as_a_plain_face_model(tmp_path):
 
 
 def test_srt_config_errors_name_the_key(tmp_path):
-    cases = [("model.teacher_ckpt=/no/such.ckpt", "model.teacher_ckpt=/no/such.ckpt: no such file"),
+    cases = [("model.teacher_ckpt=/no/such.ckpt", "model.teacher_ckpt='/no/such.ckpt': no such file"),
              ("model.srt.loss=quadruplet", "model.srt.loss='quadruplet'; allowed: srt, triplet")]
     for override, message in cases:
         settings = module_settings(compose_config(tmp_path, ["experiment=srt", *TINY, override]))
         with pytest.raises(ConfigError, match=message):
-            check_config(**settings)
+            check_module_settings(**settings)
 
 
 def test_srt_refuses_a_teacher_of_another_image_size(srt_run, tmp_path):
