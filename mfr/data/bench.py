@@ -16,7 +16,6 @@ their pack. With --source/--twins it measures your own data (packed first under 
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
@@ -27,6 +26,7 @@ import cv2
 import torch
 
 from mask_synth.dataset import encode, write_atomic
+from mfr.cli import ArgumentParser, one_line_errors
 from mfr.data.packed import is_pack, write_pack
 from mfr.data.real import RealDataModule
 from mfr.data.sources import open_faces
@@ -94,8 +94,9 @@ def measure(root: Path, twins: Path | None, augment: str, workers: int, batch_si
     return {"samples_per_s": samples / wall, "images_per_s": images / wall, "images_per_cpu_s": images / cpu if cpu else None}
 
 
+@one_line_errors()
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mfr.data.bench", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m mfr.data.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--source", type=Path, help="your dataset root (default: generated demo faces)")
     parser.add_argument("--twins", type=Path, help="mask_synth output for --source")
     parser.add_argument("--work", type=Path, default=Path("/tmp/mfr-bench"), help="where generated data and packs go")

@@ -36,7 +36,7 @@ def require_files(paths: list[Path], what: str, layout: str) -> None:
     if missing:
         shown = "\n".join(f"  {p}" for p in missing[:5])
         more = f"\n  ... and {len(missing) - 5} more" if len(missing) > 5 else ""
-        raise DataError(f"{what}: {len(missing)} of {len(paths)} images are missing:\n{shown}{more}\nexpected layout:\n{layout}")
+        raise DataError(f"{what}: {len(missing)} of {len(paths)} images are missing:\n{shown}{more}\n  expected layout:\n{layout}")
 
 
 def read_lfw_pairs(path: Path) -> tuple[list[tuple[str, int, str, int]], np.ndarray | None]:

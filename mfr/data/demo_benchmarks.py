@@ -10,7 +10,6 @@ labelled type. Figures measured on such a tree say nothing about real masked fac
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import cv2
@@ -18,6 +17,7 @@ import numpy as np
 
 from mask_synth import render_mask
 from mask_synth.dataset import encode, write_atomic
+from mfr.cli import ArgumentParser, one_line_errors
 from mfr.data.demo_faces import draw_face, sample_identity, sample_shot
 from mfr.data.layouts import layout_transform
 from mfr.data.mask_labels import UNMASKED, spec_for_label
@@ -64,14 +64,15 @@ def write_mfr2(root: str | Path, identities: int = 53, images_per_identity: int 
     return root
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Write a SYNTHETIC MFR2-layout tree of demo faces.")
+@one_line_errors()
+def main(argv: list[str] | None = None) -> None:
+    parser = ArgumentParser(prog="python -m mfr.data.demo_benchmarks", description="Write a SYNTHETIC MFR2-layout tree of demo faces.")
     parser.add_argument("root")
     parser.add_argument("--identities", type=int, default=53)
     parser.add_argument("--images-per-identity", type=int, default=5)
     parser.add_argument("--pairs", type=int, default=848)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     root = write_mfr2(args.root, args.identities, args.images_per_identity, args.pairs, args.seed)
     print(f"wrote a SYNTHETIC MFR2-layout tree to {root}: {args.identities} identities, {args.pairs} pairs")
 

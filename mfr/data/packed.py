@@ -24,6 +24,7 @@ import numpy as np
 from mask_synth.dataset import atomic_path, write_atomic
 from mfr.data.io import DatasetLayoutError, SkippedImages, read_all, require
 from mfr.data.table import FaceTable
+from mfr.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,8 @@ def write_pack(table: FaceTable, out_dir: str | Path, image_size: int = 112, sha
     options = {"source": source, "image_size": image_size, "shard_size": shard_size, "images": len(table)}
     stored = out / "pack-options.json"
     if stored.exists() and json.loads(stored.read_text()) != options:
-        raise ValueError(f"{out} holds part of a pack made with {json.loads(stored.read_text())}; "
-                         f"this run asks for {options}: use the same options or a new folder")
+        raise ConfigError(f"{out} holds part of a pack made with {json.loads(stored.read_text())}; "
+                          f"this run asks for {options}: use the same options or a new folder")
     write_atomic(stored, json.dumps(options, indent=1) + "\n")
     shards, kept, skipped = [], [], []
     for n, start in enumerate(range(0, len(table), shard_size)):
