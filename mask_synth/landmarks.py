@@ -23,7 +23,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mask_synth.face_check import LOCKED_RESPONSE, box_response, out_of_frame, pose_fit, shape_problem, shifted_fits, tilted_or_tiny
+from mask_synth.face_check import (
+    LOCKED_RESPONSE,
+    box_response,
+    out_of_frame,
+    pose_fit,
+    shape_problem,
+    shifted_fits,
+    tilted_or_tiny,
+)
 from mask_synth.template import CHIN, LEFT_EYE, NOSE_TIP, OUTER_LIPS, RIGHT_EYE
 from mfr.errors import DataError
 

@@ -179,6 +179,7 @@ def write_tables(runs, keys, cell_keys, cells, metrics, out: Path, notes: list[s
 def plot_cells(cells: list[Cell], labels: list[str], metrics: list[str], path: Path) -> Path:
     """Grouped bars: one group per cell, one bar per metric (mean, std error bar), each run a dot."""
     import matplotlib.pyplot as plt
+
     from mfr.viz.figures import save_figure
 
     width = 0.8 / len(metrics)
@@ -201,6 +202,7 @@ def plot_cells(cells: list[Cell], labels: list[str], metrics: list[str], path: P
 def plot_curves(runs: list[Run], run_labels: list[str], cell_of: list[int], metrics: list[str], path: Path) -> Path | None:
     """One panel per curve (train/loss, the chosen metrics), one line per run, coloured by its cell."""
     import matplotlib.pyplot as plt
+
     from mfr.viz.figures import save_figure
 
     keys = [k for k in (*CURVE_KEYS, *metrics) if any(r.curves.get(k) for r in runs)]

@@ -22,7 +22,7 @@ from mfr.config import check_eval_config
 from mfr.data.sets import VerificationSet
 from mfr.errors import ConfigError
 from mfr.eval.checkpoint import ModuleEmbedder
-from mfr.eval.embedding import EmbeddingCache, Embedder, embed_images
+from mfr.eval.embedding import Embedder, EmbeddingCache, embed_images
 from mfr.eval.engine import evaluate_set, scalar_metrics
 from mfr.eval.plots import write_plots
 from mfr.eval.report import format_tables

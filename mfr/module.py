@@ -13,9 +13,9 @@ is state: the GRL's lambda is a function of the global step, AdaFace's norm stat
 
 from __future__ import annotations
 
+import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-import pytorch_lightning as pl
 
 from mfr.config import check_module_settings
 from mfr.models import FaceEmbedder, MaskDiscriminator, attention_score_loss, build_head

@@ -10,13 +10,13 @@ from pathlib import Path
 import hydra
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
+from pytorch_lightning.loggers import WandbLogger
 
 from mask_synth.dataset import write_atomic
 from mfr.comparators.srt import teacher_stage
-from mfr.eval.callback import VerificationCallback
 from mfr.config import check_train_config
+from mfr.eval.callback import VerificationCallback
 from mfr.methods import module_class
 from mfr.models.attention_stats import collapse_warning
 from mfr.sweep import label_loggers

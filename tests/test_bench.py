@@ -5,9 +5,9 @@ import json
 from types import SimpleNamespace
 
 import pytest
+from omegaconf import OmegaConf
 
 from mfr.bench import bare_network, bare_rows, full_module, main, model_config
-from omegaconf import OmegaConf
 
 TINY = ["--image-size", "32", "--batch", "6", "--steps", "1", "--warmup", "1", "--classes", "20", "--no-profile"]
 

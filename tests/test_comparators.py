@@ -11,12 +11,17 @@ import torch.nn.functional as F
 
 from conftest import TINY, compose_config
 from mfr.comparators.srt import (
-    EmbeddingUnmasking, other_identity, self_restrained_triplet_loss, teacher_stage, triplet_distances, triplet_loss,
+    EmbeddingUnmasking,
+    other_identity,
+    self_restrained_triplet_loss,
+    teacher_stage,
+    triplet_distances,
+    triplet_loss,
 )
+from mfr.config import check_module_settings
 from mfr.errors import ConfigError
 from mfr.eval.checkpoint import ModuleEmbedder, load_checkpoint
 from mfr.eval.embedding import EmbeddingCache, compute_embeddings, embed_images
-from mfr.config import check_module_settings
 from mfr.methods import module_class
 from mfr.training import build_module, module_settings, train
 

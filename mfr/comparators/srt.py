@@ -119,7 +119,7 @@ class SRTModule(pl.LightningModule):
                                   "model.teacher_ckpt=PATH (an mfr checkpoint), or run python -m mfr.fit experiment=srt, "
                                   "which trains it first")
             self.teacher = load_teacher(model["teacher_ckpt"])
-            teacher = {key: value for key, value in self.teacher.hparams.items()}  # plain containers, saved below
+            teacher = dict(self.teacher.hparams)  # plain containers, saved below
         else:  # rebuilt from an SRT checkpoint: the architecture from its saved hyper-parameters, the weights from its state
             self.teacher = module_class(teacher["model"])(**teacher)
         trained_size = int(teacher.get("image_size", 112))

@@ -11,7 +11,7 @@ from mask_synth.dataset import atomic_path
 
 if "ipykernel" not in sys.modules:
     matplotlib.use("Agg")  # scripts, callbacks, tests; a notebook keeps its inline backend
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def save_figure(fig, path: str | Path, close: bool = True) -> Path:
