@@ -94,6 +94,7 @@ def run_dataset(job, input_dir: Path, output_dir: Path, args: argparse.Namespace
 
     A job with `landmarks` and `prior_box` options gets them resolved from --landmarks first.
     """
+    shard = runner.Shard.parse(args.shard)  # every option is checked before any image is read
     if not input_dir.is_dir():
         raise DataError(f"INPUT {input_dir}: not a folder (expected <identity>/<image> files)")
     if input_dir.resolve() in output_dir.resolve().parents or input_dir.resolve() == output_dir.resolve():
@@ -107,7 +108,7 @@ def run_dataset(job, input_dir: Path, output_dir: Path, args: argparse.Namespace
         job.landmarks, job.prior_box = resolve_landmarks(args.landmarks, job.name, input_dir, sources, output_dir)
     workers = args.workers if args.workers > 0 else (os.cpu_count() or 1)
     result = runner.run(
-        job, sources, output_dir, workers=workers, shard=runner.Shard.parse(args.shard),
+        job, sources, output_dir, workers=workers, shard=shard,
         retry_failed=args.retry_failed, progress=not args.quiet, rejected=runner.output_clashes(job, sources),
     )
     print(runner.summary(result, job.name, statuses))
