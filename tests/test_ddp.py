@@ -12,6 +12,7 @@ from mfr.data.samplers import TargetDraws
 from test_training import run_fit
 
 
+@pytest.mark.slow
 def test_two_rank_ddp_ranks_agree_and_draw_their_own_data(tmp_path):
     tiny = [o for o in TINY if not o.startswith("trainer.accelerator")]
     result = run_fit(

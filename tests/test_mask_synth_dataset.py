@@ -123,6 +123,7 @@ def test_an_interrupted_run_resumes_without_loss_or_duplicates(dataset, tmp_path
     assert files(out) == files(clean) | {"manifest.jsonl": (out / "manifest.jsonl").read_bytes()}
 
 
+@pytest.mark.slow
 def test_a_killed_run_loses_only_what_was_in_flight(tmp_path):
     root = tmp_path / "faces"
     sources = write_faces(root, identities=12, per_identity=20, size=48)

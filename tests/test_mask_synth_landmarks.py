@@ -177,6 +177,7 @@ def test_calibrate_measures_where_a_datasets_faces_sit():
     assert few.strategy == "detect" and "too few" in few.describe() and "--landmarks tight" in few.describe()
 
 
+@pytest.mark.slow
 def test_random_noise_has_no_face():
     """dlib's own models on the image that the box prior used to 'mask' without complaint."""
     noise = np.random.default_rng(0).integers(0, 256, (160, 160, 3), dtype=np.uint8)

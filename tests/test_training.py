@@ -24,6 +24,7 @@ def run_fit(args: list[str], cwd: Path, extra_path: list[str] = (), env: dict | 
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_trains_a_few_steps(tmp_path, experiment):
     cfg = compose_config(tmp_path, [f"experiment={experiment}", *TINY])
@@ -44,6 +45,7 @@ def test_ablation_flags_switch_the_parts(tmp_path):
     assert shapes(full) == shapes(bare)
 
 
+@pytest.mark.slow
 def test_multirun_ablation_gives_four_runs_differing_only_in_the_flags(tmp_path):
     sweep = tmp_path / "sweep"
     result = run_fit(
@@ -68,6 +70,7 @@ def test_unknown_config_group_option_lists_the_choices(tmp_path):
     assert "arcface" in result.stderr and "cosface" in result.stderr
 
 
+@pytest.mark.slow
 def test_resume_restores_step_grl_progress_and_head_state(tmp_path):
     common = ["experiment=dann_refine", "head=adaface", "model.da.schedule=dann", *TINY, "trainer.max_steps=-1"]
     first = compose_config(tmp_path / "a", [*common, "trainer.max_epochs=1"])
@@ -111,12 +114,14 @@ def test_margin_warmup_ramps_the_heads_margin_in_with_training_progress(tmp_path
     assert factors == {0: 0.0, 25: 0.5, 50: 1.0, 100: 1.0}
 
 
+@pytest.mark.slow
 def test_checkpoint_hyperparameters_are_plain_containers(tmp_path):
     train(compose_config(tmp_path, ["experiment=dann_refine", *TINY]))
     ckpt = torch.load(tmp_path / "out" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["hyper_parameters"]["model"]["refine"]["enabled"] is True
 
 
+@pytest.mark.slow
 def test_last_checkpoint_holds_the_final_step_even_when_no_new_best_is_saved(tmp_path):
     # a monitor whose best is its first value (epoch, minimised): as a run whose metric falls after epoch 0
     cfg = compose_config(tmp_path, ["experiment=dann_refine", *TINY, "trainer.max_steps=-1", "trainer.max_epochs=2",
