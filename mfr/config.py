@@ -31,9 +31,9 @@ from mfr.methods import method_name
 OPTIMIZERS = ("sgd", "adamw")  # mfr.optim.build_optimizer
 SCHEDULES = ("cosine", "poly", "constant")  # mfr.optim.lr_factor
 GRL_SCHEDULES = ("constant", "dann")  # mfr.models.grl.grl_lambda
-ATTENTION_LOGITS = ("dot", "cosine")  # mfr.models.refine.SelfAttention
+ATTENTION_LOGITS = ("dot", "cosine")  # mfr.models.refine.SelfAttention2d
 ATTENTION_TARGETS = ("both", "unmasked")  # mfr.models.losses.attention_score_loss
-SRT_LOSSES = ("srt", "triplet")  # mfr.comparators.srt
+SRT_LOSSES = ("srt", "triplet")  # mfr.comparators.srt.SRTModule
 
 
 def show(value: Any) -> str:
