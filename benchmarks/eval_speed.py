@@ -11,6 +11,7 @@ embeds new images). The embeddings are random with identity structure, so only t
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import tempfile
@@ -21,9 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mfr.data.sets import VerificationSet  # noqa: E402
-from mfr.eval.embedding import EmbeddingCache, Embeddings  # noqa: E402
-from mfr.eval.engine import EvalOptions, evaluate_set  # noqa: E402
+from mfr.data.sets import VerificationSet
+from mfr.eval.embedding import EmbeddingCache, Embeddings
+from mfr.eval.engine import EvalOptions, evaluate_set
 
 
 class Named:
@@ -76,9 +77,9 @@ def main() -> None:
             vset, emb = mlfw_like(args.pairs, args.dim, rng, labelled)
             path = cache.path(vset.name, vset.images, Model)
             cache.save(path, Embeddings(emb))
-            load_s, cached = timed(lambda: cache.load(path), args.repeats)
+            load_s, cached = timed(functools.partial(cache.load, path), args.repeats)
             options = EvalOptions(protocols=["all", "umr_mp", "masked_masked", "unmasked_unmasked"])
-            eval_s, result = timed(lambda: evaluate_set(vset, cached, options), args.repeats)
+            eval_s, result = timed(functools.partial(evaluate_set, vset, cached, options), args.repeats)
             what = "with mask + identity labels: 4 pair protocols + identification" if labelled else "unlabelled (MLFW): all pairs"
             print(f"{args.pairs} pairs, {len(emb)} images x {args.dim}-d, {what}")
             print(f"  cache read {load_s * 1000:7.1f} ms   engine {eval_s * 1000:7.1f} ms   total {(load_s + eval_s) * 1000:7.1f} ms"

@@ -10,12 +10,10 @@ landmarks against dlib's detector and refits the face-box constants of mask_synt
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -31,6 +29,8 @@ from mask_synth.landmarks import BOX_RISE_PER_RADIUS, BOX_SIDE_PER_RADIUS, Landm
 from mask_synth.render import render_mask
 from mask_synth.specs import sample_spec
 from mask_synth.synth import MaskJob, image_seed
+from mfr.cli import ArgumentParser, one_line_errors
+from mfr.errors import DataError
 
 
 def _cpu_seconds() -> float:
@@ -124,8 +124,9 @@ def landmark_check(input_dir: Path, sources: list[str]) -> None:
           f"(BOX_SIDE_PER_RADIUS = {BOX_SIDE_PER_RADIUS}, BOX_RISE_PER_RADIUS = {BOX_RISE_PER_RADIUS})")
 
 
+@one_line_errors()
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mask_synth bench", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m mask_synth bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("input", type=Path, help="dataset folder: <identity>/<image>")
     parser.add_argument("--aligned", action="store_true", help="inputs are ArcFace-aligned: template or mfr.align landmarks")
     add_landmark_option(parser)
@@ -144,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sources, _ = list_images(args.input)
     if not sources:
-        print(f"bench: no images under {args.input}", file=sys.stderr)
-        return 2
+        raise DataError(f"INPUT {args.input}: no images (expected <identity>/<image> files)")
     if args.limit and args.limit < len(sources):
         sources = [sources[i] for i in np.linspace(0, len(sources) - 1, args.limit).round().astype(int)]
     job = MaskJob(str(args.input), "", aligned=args.aligned)

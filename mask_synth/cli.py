@@ -18,6 +18,8 @@ from mask_synth.dataset import UnreadableImageError, list_images, read_rgb
 from mask_synth.landmarks import TIGHT_CROP_BOX, calibrate, dlib_models
 from mask_synth.specs import MASK_TYPES, TEXTURES, parse_mix
 from mask_synth.synth import STATUSES, MaskJob
+from mfr.cli import ArgumentParser, one_line_errors
+from mfr.errors import ConfigError, DataError
 
 
 def parse_colours(text: str) -> str | list:
@@ -29,7 +31,7 @@ def parse_colours(text: str) -> str | list:
     except ValueError:
         colours = []
     if not colours or any(len(c) != 3 or not all(0 <= v <= 255 for v in c) for c in colours):
-        raise ValueError(f"--colors must be natural, random or 'R,G,B;R,G,B' with values 0-255, got {text!r}")
+        raise ConfigError(f"--colors={text!r}; allowed: natural, random or 'R,G,B;R,G,B' with values 0-255")
     return colours
 
 
@@ -39,7 +41,7 @@ def parse_textures(text: str | None) -> list[str] | None:
     names = [t.strip() for t in text.split(",") if t.strip()]
     unknown = [t for t in names if t not in TEXTURES]
     if unknown or not names:
-        raise ValueError(f"--textures: unknown {', '.join(unknown) or 'empty list'}; choose from {', '.join(TEXTURES)}")
+        raise ConfigError(f"--textures={text!r}: unknown {', '.join(unknown) or 'empty list'}; allowed: {', '.join(TEXTURES)}")
     return names
 
 
@@ -87,27 +89,26 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_dataset(job, input_dir: Path, output_dir: Path, args: argparse.Namespace, statuses: tuple[str, ...], needs_landmarks: bool = True) -> int:
-    """List INPUT, run the job over it and print the summary; the exit status of a dataset tool.
+    """List INPUT, run the job over it and print the summary; the exit status of a dataset tool (bad input
+    raises a ConfigError, which the command prints as one line).
 
     A job with `landmarks` and `prior_box` options gets them resolved from --landmarks first.
     """
+    shard = runner.Shard.parse(args.shard)  # every option is checked before any image is read
     if not input_dir.is_dir():
-        print(f"{job.name}: INPUT {input_dir} is not a folder", file=sys.stderr)
-        return 2
+        raise DataError(f"INPUT {input_dir}: not a folder (expected <identity>/<image> files)")
     if input_dir.resolve() in output_dir.resolve().parents or input_dir.resolve() == output_dir.resolve():
-        print(f"{job.name}: OUTPUT {output_dir} must not be inside INPUT {input_dir}", file=sys.stderr)
-        return 2
+        raise ConfigError(f"OUTPUT {output_dir} is inside INPUT {input_dir}; allowed: a folder outside it")
     sources, others = list_images(input_dir)
     if others:
         print(f"{job.name}: {others} files under {input_dir} are not images and were left alone", file=sys.stderr)
     if not sources:
-        print(f"{job.name}: no images under {input_dir} (expected <identity>/<image> files)", file=sys.stderr)
-        return 2
+        raise DataError(f"INPUT {input_dir}: no images (expected <identity>/<image> files)")
     if needs_landmarks:
         job.landmarks, job.prior_box = resolve_landmarks(args.landmarks, job.name, input_dir, sources, output_dir)
     workers = args.workers if args.workers > 0 else (os.cpu_count() or 1)
     result = runner.run(
-        job, sources, output_dir, workers=workers, shard=runner.Shard.parse(args.shard),
+        job, sources, output_dir, workers=workers, shard=shard,
         retry_failed=args.retry_failed, progress=not args.quiet, rejected=runner.output_clashes(job, sources),
     )
     print(runner.summary(result, job.name, statuses))
@@ -115,7 +116,7 @@ def run_dataset(job, input_dir: Path, output_dir: Path, args: argparse.Namespace
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m mask_synth",
         description="Draw face masks on every image of an identity-folder dataset (INPUT/<identity>/<image>). "
         "Other commands: 'python -m mask_synth preview' (contact sheet), 'python -m mask_synth bench' (throughput).",
@@ -144,16 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@one_line_errors()
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        job = MaskJob(
-            input_dir=str(args.input), output_dir=str(args.output), seed=args.seed, mix=parse_mix(args.types),
-            palette=parse_colours(args.colors), textures=parse_textures(args.textures), aligned=args.aligned,
-            keep_original=args.keep_original, match_camera=args.match_camera, image_format=args.image_format,
-            quality=args.quality, save_landmarks=args.save_landmarks,
-        )
-        return run_dataset(job, args.input, args.output, args, STATUSES, needs_landmarks=not args.aligned)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"mask_synth: {error}", file=sys.stderr)
-        return 2
+    job = MaskJob(
+        input_dir=str(args.input), output_dir=str(args.output), seed=args.seed, mix=parse_mix(args.types),
+        palette=parse_colours(args.colors), textures=parse_textures(args.textures), aligned=args.aligned,
+        keep_original=args.keep_original, match_camera=args.match_camera, image_format=args.image_format,
+        quality=args.quality, save_landmarks=args.save_landmarks,
+    )
+    return run_dataset(job, args.input, args.output, args, STATUSES, needs_landmarks=not args.aligned)

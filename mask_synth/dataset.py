@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -97,9 +99,6 @@ def encode(image: np.ndarray, name: str, quality: int = 95) -> bytes:
     return buffer.tobytes()
 
 
-_FOLDERS_MADE: set[str] = set()  # folders this process has made sure exist: one mkdir each, not one per file
-
-
 def temporary_name(name: str) -> str:
     """A hidden name for writing file `name` atomically (beside it, then a rename), unique to this writer:
     a pid repeats across the nodes of a cluster sharing a filesystem, and writers sharing a temporary file
@@ -107,18 +106,25 @@ def temporary_name(name: str) -> str:
     return f".{name}.{uuid.uuid4().hex}.tmp"
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file so that it is either absent or complete: a hidden temporary file, then a rename."""
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """The one way mfr and mask_synth write a file: the block writes to the yielded temporary path beside
+    `path`, which then becomes `path` in one rename (or is removed if the block fails), so a reader sees
+    the old file or the whole new one, never a part. The parent folder is made when missing."""
     folder, name = os.path.split(os.fspath(path))
-    if folder not in _FOLDERS_MADE:
-        os.makedirs(folder or ".", exist_ok=True)
-        _FOLDERS_MADE.add(folder)
-    temporary = os.path.join(folder, temporary_name(name))
-    try:
-        f = open(temporary, "wb")
-    except FileNotFoundError:  # the folder went away since this process made it
+    if not os.path.isdir(folder or "."):  # a stat per file; mkdir only the first time
         os.makedirs(folder, exist_ok=True)
-        f = open(temporary, "wb")
-    with f:
-        f.write(data)
+    temporary = Path(folder or ".", temporary_name(name))
+    try:
+        yield temporary
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     os.replace(temporary, path)
+
+
+def write_atomic(path: str | Path, data: bytes | str) -> Path:
+    """Write `data` (a str as UTF-8) to `path` through `atomic_path`; returns `path` as a Path."""
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(data.encode() if isinstance(data, str) else data)
+    return Path(path)

@@ -23,8 +23,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mask_synth.face_check import LOCKED_RESPONSE, box_response, out_of_frame, pose_fit, shape_problem, shifted_fits, tilted_or_tiny
+from mask_synth.face_check import (
+    LOCKED_RESPONSE,
+    box_response,
+    out_of_frame,
+    pose_fit,
+    shape_problem,
+    shifted_fits,
+    tilted_or_tiny,
+)
 from mask_synth.template import CHIN, LEFT_EYE, NOSE_TIP, OUTER_LIPS, RIGHT_EYE
+from mfr.errors import DataError
 
 # Sources, in the order `LandmarkFinder` tries them (prior and detector swap with its strategy), plus two that need no detection.
 PRIOR, REFINED, DETECTOR, UPSAMPLED = "prior", "prior-refined", "detector", "detector-upsampled"
@@ -77,13 +86,13 @@ def predictor_path(name: str = "shape_predictor_68_face_landmarks.dat") -> Path:
     """A model file shipped by the `face_recognition_models` package (located, never imported)."""
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or spec.origin is None:
-        raise FileNotFoundError(
+        raise DataError(
             "mask_synth needs dlib's 68-point shape predictor from the face_recognition_models package: "
             "pip install face_recognition_models"
         )
     path = Path(spec.origin).parent / "models" / name
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: reinstall face_recognition_models")
+        raise DataError(f"{path} is missing: reinstall face_recognition_models")
     return path
 
 

@@ -6,9 +6,7 @@ random images of the dataset, each mask type in its own row.
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import sys
 from pathlib import Path
 
 import cv2
@@ -20,6 +18,8 @@ from mask_synth.landmarks import NoFaceError
 from mask_synth.render import render_mask
 from mask_synth.specs import MASK_TYPES, sample_spec
 from mask_synth.synth import MaskJob
+from mfr.cli import ArgumentParser, one_line_errors
+from mfr.errors import ConfigError, DataError
 
 
 def contact_sheet(tiles: list[np.ndarray], columns: int, labels: list[str] | None = None, size: int | None = None) -> np.ndarray:
@@ -37,8 +37,9 @@ def contact_sheet(tiles: list[np.ndarray], columns: int, labels: list[str] | Non
     return sheet
 
 
+@one_line_errors()
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mask_synth preview", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m mask_synth preview", description=__doc__.split("\n\n")[0])
     parser.add_argument("input", type=Path, help="dataset folder: <identity>/<image>")
     parser.add_argument("sheet", type=Path, help="contact sheet to write (PNG)")
     parser.add_argument("--per-type", type=int, default=8, help="results per mask type (one row each)")
@@ -53,12 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     kinds = [k.strip() for k in args.types.split(",") if k.strip()]
     unknown = [k for k in kinds if k not in MASK_TYPES]
     if unknown:
-        print(f"preview: unknown mask type(s) {', '.join(unknown)}; choose from {', '.join(MASK_TYPES)}", file=sys.stderr)
-        return 2
+        raise ConfigError(f"--types: unknown mask type(s) {', '.join(unknown)}; allowed: {', '.join(MASK_TYPES)}")
     sources, _ = list_images(args.input)
     if not sources:
-        print(f"preview: no images under {args.input}", file=sys.stderr)
-        return 2
+        raise DataError(f"INPUT {args.input}: no images (expected <identity>/<image> files)")
     job = MaskJob(str(args.input), "", aligned=args.aligned)
     if not args.aligned:
         job.landmarks, job.prior_box = resolve_landmarks(args.landmarks, "preview", args.input, sources)
@@ -70,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         made = 0
         while made < args.per_type:
             if skipped > len(sources):
-                print(f"preview: no usable image under {args.input} (all unreadable or without a face)", file=sys.stderr)
-                return 1
+                raise DataError(f"INPUT {args.input}: no usable image (all unreadable or without a face)")
             source = sources[next(order)]
             try:
                 image = read_rgb(args.input / source)

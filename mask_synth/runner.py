@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from mask_synth.dataset import temporary_name
+from mask_synth.dataset import write_atomic
+from mfr.errors import ConfigError, DataError
 
 FAILED = "failed"
 CHUNK = 4  # sources handed to a worker at a time: small, so that few are in flight when a run dies
@@ -54,9 +55,9 @@ class Shard:
         try:
             index, count = (int(part) for part in text.split("/"))
         except ValueError:
-            raise ValueError(f"--shard must look like i/n (e.g. 0/8), got {text!r}") from None
+            raise ConfigError(f"--shard={text!r}; allowed: i/n (e.g. 0/8)") from None
         if not 0 <= index < count:
-            raise ValueError(f"--shard {text}: need 0 <= i < n")
+            raise ConfigError(f"--shard={text!r}; allowed: i/n with 0 <= i < n")
         return cls(index, count)
 
     def holds(self, source: str) -> bool:
@@ -83,7 +84,7 @@ def _parse(line: str, path: Path, number: int) -> dict:
     try:
         return json.loads(line)
     except json.JSONDecodeError:
-        raise ValueError(f"{path}, line {number}: not a JSON record; fix or delete this line") from None
+        raise DataError(f"{path}, line {number}: not a JSON record; fix or delete this line") from None
 
 
 def read_manifest(path: Path) -> list[dict]:
@@ -125,11 +126,9 @@ def check_config(out_dir: Path, name: str, config: dict) -> None:
         changed = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
         if changed:
             detail = ", ".join(f"{k}: {stored.get(k)!r} there, {wanted.get(k)!r} now" for k in changed)
-            raise ValueError(f"{out_dir} was made with other options ({detail}); rerun with the same options or use a new output folder")
+            raise ConfigError(f"{out_dir} was made with other options ({detail}); rerun with the same options or use a new output folder")
         return
-    temporary = path.with_name(temporary_name(path.name))
-    temporary.write_text(json.dumps(wanted, indent=2, sort_keys=True) + "\n")
-    os.replace(temporary, path)
+    write_atomic(path, json.dumps(wanted, indent=2, sort_keys=True) + "\n")
 
 
 def output_clashes(job: Job, sources: list[str]) -> dict[str, str]:

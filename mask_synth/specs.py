@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from mfr.errors import ConfigError
+
 RGB = tuple[int, int, int]
 
 MASK_TYPES = ("surgical", "n95", "kn95", "cloth", "respirator")
@@ -145,13 +147,13 @@ def parse_mix(text: str) -> dict[str, float]:
         kind, _, weight = item.partition("=")
         kind = kind.strip()
         if kind not in MASK_TYPES:
-            raise ValueError(f"--types: unknown mask type {kind!r}; choose from mix, random, {', '.join(MASK_TYPES)}")
+            raise ConfigError(f"--types: unknown mask type {kind!r}; allowed: mix, random, {', '.join(MASK_TYPES)} or kind=weight,...")
         try:
             mix[kind] = float(weight) if weight else 1.0
         except ValueError:
-            raise ValueError(f"--types: weight of {kind!r} must be a number, got {weight!r}") from None
+            raise ConfigError(f"--types: weight of {kind!r} must be a number, got {weight!r}") from None
         if mix[kind] < 0:
-            raise ValueError(f"--types: weight of {kind!r} must not be negative")
+            raise ConfigError(f"--types: weight of {kind!r} is {weight}; allowed: a number >= 0")
     if sum(mix.values()) <= 0:
-        raise ValueError("--types: the weights must not all be zero")
+        raise ConfigError(f"--types={text!r}: the weights are all zero; allowed: at least one > 0")
     return mix

@@ -13,7 +13,15 @@ from pathlib import Path
 import numpy as np
 
 from mask_synth.dataset import UnreadableImageError, encode, identity_of, output_name, read_rgb, write_atomic
-from mask_synth.landmarks import FALLBACK_SOURCES, GIVEN, TEMPLATE, TIGHT_CROP_BOX, LandmarkFinder, Landmarks, NoFaceError
+from mask_synth.landmarks import (
+    FALLBACK_SOURCES,
+    GIVEN,
+    TEMPLATE,
+    TIGHT_CROP_BOX,
+    LandmarkFinder,
+    Landmarks,
+    NoFaceError,
+)
 from mask_synth.render import render_mask
 from mask_synth.runner import FAILED, iter_records
 from mask_synth.specs import DEFAULT_MIX, sample_spec

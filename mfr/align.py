@@ -11,7 +11,6 @@ Runs in parallel, sharded and resumable on mask_synth's job runner.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from mask_synth.landmarks import FALLBACK_SOURCES, TIGHT_CROP_BOX, LandmarkFinde
 from mask_synth.preview import contact_sheet
 from mask_synth.runner import FAILED, load_records
 from mask_synth.template import ARCFACE_5, LEFT_EYE, NOSE_TIP, RIGHT_EYE, TEMPLATE_SIZE
+from mfr.cli import ArgumentParser, one_line_errors
 
 ALIGNED, FALLBACK = "aligned", "fallback"
 STATUSES = (ALIGNED, FALLBACK, FAILED)
@@ -99,8 +99,9 @@ def write_sheet(output_dir: Path, path: Path, count: int, size: int) -> None:
     print(f"align: contact sheet of {len(tiles)} aligned faces (green: template points) in {path}")
 
 
+@one_line_errors()
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m mfr.align",
         description="Align every face of an identity-folder dataset (INPUT/<identity>/<image>) to ArcFace's five-point template.",
         epilog="OUTPUT mirrors INPUT's folders; manifest.jsonl holds one record per source image (status, reason, landmark "
@@ -118,11 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     add_run_options(parser)
     args = parser.parse_args(argv)
     job = AlignJob(str(args.input), str(args.output), args.size, image_format=args.image_format, quality=args.quality)
-    try:
-        status = run_dataset(job, args.input, args.output, args, STATUSES)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"align: {error}", file=sys.stderr)
-        return 2
+    status = run_dataset(job, args.input, args.output, args, STATUSES)
     if args.sheet is not None and status == 0:
         write_sheet(args.output, args.sheet, args.sheet_count, args.size)
     return status

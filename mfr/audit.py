@@ -7,15 +7,13 @@ figure, group and key to audit.json and prints a short summary.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 
+from mfr.cli import ArgumentParser, one_line_errors
 from mfr.data.audit import SMALL, THRESHOLD, audit, write_audit
-from mfr.data.io import DatasetLayoutError
 from mfr.data.sources import open_faces
-from mfr.errors import DataError
 
 SHOWN = 10  # names, keys and files listed per line of the summary
 
@@ -81,8 +79,9 @@ def summary(report: dict) -> str:
     return "\n".join(lines)
 
 
+@one_line_errors()
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m mfr.audit",
         description="What to know about a face dataset before training on it: photos per identity, near-duplicate photos "
         "within and across identities (merge candidates), image and source-face sizes.",
@@ -98,15 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0 < args.threshold <= 1:
         parser.error(f"--threshold {args.threshold}: a correlation, in (0, 1]")
-    try:
-        report = audit(open_faces(args.dataset), args.dataset, args.threshold, args.small, args.threads)
-    except DatasetLayoutError as error:
-        print(f"mfr.audit: {error.path}: {error.problem} (want identity folders, RMFD, insightface RecordIO or an mfr pack)",
-              file=sys.stderr)
-        return 2
-    except DataError as error:
-        print(f"mfr.audit: {error}", file=sys.stderr)
-        return 2
+    report = audit(open_faces(args.dataset), args.dataset, args.threshold, args.small, args.threads)
     write_audit(report, args.out)
     print(summary(report))
     print(f"wrote {args.out}")

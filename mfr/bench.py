@@ -28,7 +28,11 @@ from omegaconf import OmegaConf
 from torch import nn
 
 import mfr.models  # noqa: F401  (iresnet in timm's registry)
-from mfr.models.backbone import Backbone
+from mask_synth.dataset import write_atomic
+from mfr.cli import ArgumentParser, one_line_errors
+from mfr.config import number
+from mfr.models.backbone import Backbone, check_backbone_name
+from mfr.models.heads import head_class
 from mfr.module import MaskedFaceModule
 from mfr.optim import build_optimizer
 
@@ -177,8 +181,20 @@ def profile_table(step, device, rows: int = 12) -> str:
     return prof.key_averages().table(sort_by=key, row_limit=rows)
 
 
+def check_args(args) -> None:
+    """The options, before any model is built: names in their registries, sizes and counts in range."""
+    check_backbone_name(args.backbone, key="--backbone")
+    head_class(args.head, key="--head")
+    # --batch: the full step splits it into faces, their twins and target images, at least one of each
+    for key, rule in (("--image-size", number(1, integer=True)), ("--batch", number(3, integer=True)),
+                      ("--target-share", number(0)), ("--classes", number(1, integer=True)),
+                      ("--steps", number(1, integer=True)), ("--warmup", number(0, integer=True))):
+        rule.check(key, getattr(args, key[2:].replace("-", "_")))
+
+
+@one_line_errors()
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog="python -m mfr.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--backbone", default="resnet50")
     p.add_argument("--head", default="arcface")
     p.add_argument("--image-size", type=int, default=112)
@@ -193,6 +209,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--no-profile", action="store_true")
     p.add_argument("--out", default="bench.json")
     args = p.parse_args(argv)
+    check_args(args)
 
     device = torch.device(args.device)
     precision = args.precision or ("bf16" if device.type == "cuda" else "fp32")
@@ -226,7 +243,7 @@ def main(argv: list[str] | None = None) -> dict:
     if not args.no_profile:
         result["profile"] = profile_table(full_fn, device)
         print("where the full step's time goes:\n" + result["profile"])
-    Path(args.out).write_text(json.dumps(result, indent=2))
+    write_atomic(args.out, json.dumps(result, indent=2))
     return result
 
 

@@ -17,7 +17,6 @@ Table 4; --published adds the papers' own figures (experiments/published.yaml) b
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 import re
@@ -26,7 +25,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from mfr.cli import one_line_errors
+from mask_synth.dataset import atomic_path, write_atomic
+from mfr.cli import ArgumentParser, one_line_errors
 from mfr.errors import ConfigError
 from mfr.runs import Run, find_runs, load_run, unfinished_runs
 from mfr.sweep import show
@@ -139,7 +139,7 @@ def _markdown(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
-    with path.open("w", newline="") as f:
+    with atomic_path(path) as temporary, temporary.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(rows)
@@ -172,15 +172,14 @@ def write_tables(runs, keys, cell_keys, cells, metrics, out: Path, notes: list[s
     ]
     if notes:
         text += ["", "## Notes", "", *[f"- {n}" for n in notes]]
-    path = out / "comparison.md"
-    path.write_text("\n".join(text) + "\n")
-    return path
+    return write_atomic(out / "comparison.md", "\n".join(text) + "\n")
 
 
 # -- plots ---------------------------------------------------------------------------------------------
 def plot_cells(cells: list[Cell], labels: list[str], metrics: list[str], path: Path) -> Path:
     """Grouped bars: one group per cell, one bar per metric (mean, std error bar), each run a dot."""
     import matplotlib.pyplot as plt
+
     from mfr.viz.figures import save_figure
 
     width = 0.8 / len(metrics)
@@ -203,6 +202,7 @@ def plot_cells(cells: list[Cell], labels: list[str], metrics: list[str], path: P
 def plot_curves(runs: list[Run], run_labels: list[str], cell_of: list[int], metrics: list[str], path: Path) -> Path | None:
     """One panel per curve (train/loss, the chosen metrics), one line per run, coloured by its cell."""
     import matplotlib.pyplot as plt
+
     from mfr.viz.figures import save_figure
 
     keys = [k for k in (*CURVE_KEYS, *metrics) if any(r.curves.get(k) for r in runs)]
@@ -252,8 +252,9 @@ def compare(runs: list[Run], out: Path, metrics: list[str] | None = None, notes:
     return write_tables(runs, keys, cell_keys, cells, all_metrics(runs, chosen + ATTENTION_METRICS), out, list(notes), [p for p in plots if p])
 
 
+@one_line_errors()
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mfr.compare", description=__doc__.split("\n")[0].split(": ", 1)[1])
+    parser = ArgumentParser(prog="python -m mfr.compare", description=__doc__.split("\n")[0].split(": ", 1)[1])
     parser.add_argument("paths", nargs="*", type=Path, help="run folders, sweep folders, logs/, W&B run folders")
     parser.add_argument("--out", type=Path, help="where to write the tables and plots (default: the first PATH)")
     parser.add_argument("--metric", action="append", help="metric for the plots, first = headline (repeatable; default: val/<set>/acc)")
@@ -270,24 +271,23 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--published goes with --methods")
     if not args.out and not args.paths:
         parser.error("--out is needed with --wandb-project alone")
-    with one_line_errors():
-        runs, notes = collect(args.paths)
-        if args.wandb_project:
-            from mfr.wandb_runs import load_online_runs
+    runs, notes = collect(args.paths)
+    if args.wandb_project:
+        from mfr.wandb_runs import load_online_runs
 
-            runs += load_online_runs(args.wandb_project, args.wandb_group)
-        out = args.out or (args.paths[0] if args.paths[0].is_dir() else args.paths[0].parent)
-        if args.methods:
-            from mfr.paper_table import PUBLISHED, load_published, methods_table
+        runs += load_online_runs(args.wandb_project, args.wandb_group)
+    out = args.out or (args.paths[0] if args.paths[0].is_dir() else args.paths[0].parent)
+    if args.methods:
+        from mfr.paper_table import PUBLISHED, load_published, methods_table
 
-            out.mkdir(parents=True, exist_ok=True)
-            figures = None if args.published is None else load_published(Path(args.published) if args.published else PUBLISHED)
-            report = methods_table(runs, chosen_metrics(runs, args.metric), figures, out)
-        else:
-            report = compare(runs, out, args.metric, notes)
-        print(f"mfr.compare: {len(runs)} runs -> {report}\n\n{report.read_text()}", flush=True)
-        for note in notes:
-            print(f"note: {note}", file=sys.stderr)
+        out.mkdir(parents=True, exist_ok=True)
+        figures = None if args.published is None else load_published(Path(args.published) if args.published else PUBLISHED)
+        report = methods_table(runs, chosen_metrics(runs, args.metric), figures, out)
+    else:
+        report = compare(runs, out, args.metric, notes)
+    print(f"mfr.compare: {len(runs)} runs -> {report}\n\n{report.read_text()}", flush=True)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
 
 
 if __name__ == "__main__":

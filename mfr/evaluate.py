@@ -10,13 +10,15 @@ import hydra
 from omegaconf import DictConfig
 
 from mfr.cli import one_line_errors
+from mfr.config import check_eval_config
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="eval")
 def main(cfg: DictConfig) -> None:
-    from mfr.evaluation import evaluate  # imported here so --help and config errors come back fast
-
     with one_line_errors():
+        check_eval_config(cfg)  # before torch is imported: a bad value fails in the time Hydra takes to start
+        from mfr.evaluation import evaluate
+
         evaluate(cfg)
 
 

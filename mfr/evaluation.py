@@ -8,6 +8,7 @@ gives its `val_sets` builders.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -16,13 +17,15 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from mask_synth.dataset import write_atomic
+from mfr.config import check_eval_config
 from mfr.data.sets import VerificationSet
 from mfr.errors import ConfigError
 from mfr.eval.checkpoint import ModuleEmbedder
-from mfr.eval.embedding import EmbeddingCache, Embedder, embed_images
+from mfr.eval.embedding import Embedder, EmbeddingCache, embed_images
 from mfr.eval.engine import evaluate_set, scalar_metrics
 from mfr.eval.plots import write_plots
-from mfr.eval.report import format_tables, write_json
+from mfr.eval.report import format_tables
 from mfr.methods import method_name
 from mfr.training import instantiate_all
 from mfr.viz.attention import set_attention_stats
@@ -67,6 +70,7 @@ def build_sets(cfg: DictConfig) -> list[VerificationSet]:
 def evaluate(cfg: DictConfig) -> dict:
     """Evaluate; print the tables; write results.json and the plots to the output dir; log to the loggers."""
     started = time.time()
+    check_eval_config(cfg)  # mfr.evaluate checked it already; for other callers
     options = hydra.utils.instantiate(cfg.metrics)
     embedder, model_info = build_embedder(cfg)
     emb_cfg = cfg.embedding
@@ -93,7 +97,7 @@ def evaluate(cfg: DictConfig) -> dict:
         "wall_time_s": round(time.time() - started, 1),
         "sets": results,
     }
-    json_path = write_json(out / "results.json", payload)
+    json_path = write_atomic(out / "results.json", json.dumps(payload, indent=1))
     plots = {name: write_plots(r, out / "plots") for name, r in results.items()} if cfg.plots else {}
     log_results(cfg, results, plots)
     print(f"mfr.evaluate: {describe(model_info)}, flip TTA {'on' if emb_cfg.flip else 'off'}, "

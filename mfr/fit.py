@@ -15,6 +15,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from mfr.cli import one_line_errors
+from mfr.config import check_train_config
 from mfr.launch import check_run_folder, check_sweep
 
 
@@ -22,7 +23,8 @@ from mfr.launch import check_run_folder, check_sweep
 def main(cfg: DictConfig) -> float | None:
     with one_line_errors():
         check_sweep(cfg.trainer, HydraConfig.get().mode == RunMode.MULTIRUN)
-        from mfr.training import train  # imported here so --help and config errors come back fast
+        check_train_config(cfg)  # before Lightning is imported: a bad value fails in the time Hydra takes to start
+        from mfr.training import train
 
         metrics = train(cfg)
     return metrics.get(cfg.get("monitor"))

@@ -5,8 +5,8 @@
     srt        SRTModule (mfr/comparators/srt.py): Boutros et al., Pattern Recognition 2022
 
 Every class takes the same arguments (num_classes, model, head, optim, image_size, plus its own saved
-hyper-parameters) and its module has a `check_config(model, head, optim)` that fails fast on a bad
-setting. Classes are imported on first use, so a method's module may itself load checkpoints.
+hyper-parameters); the rules of its settings are in mfr.config (METHOD_CHECKS), checked before any data is
+loaded. Classes are imported on first use, so a method's module may itself load checkpoints.
 """
 
 from __future__ import annotations
@@ -38,7 +38,3 @@ def module_class(model: dict) -> type:
     """The LightningModule class `model.method` names."""
     return getattr(_module_of(model), METHODS[method_name(model)].split(":")[1])
 
-
-def check_config(model: dict, head: dict, optim: dict) -> None:
-    """The method's own check of every setting, run before any data is loaded."""
-    _module_of(model).check_config(model, head, optim)

@@ -13,17 +13,15 @@ is state: the GRL's lambda is a function of the global step, AdaFace's norm stat
 
 from __future__ import annotations
 
+import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-import pytorch_lightning as pl
 
-from mfr.errors import ConfigError
+from mfr.config import check_module_settings
 from mfr.models import FaceEmbedder, MaskDiscriminator, attention_score_loss, build_head
 from mfr.models.attention_stats import attention_stats, mask_cells, mask_shares
-from mfr.models.backbone import check_backbone_name
 from mfr.models.grl import grl_lambda
-from mfr.models.heads import head_class
-from mfr.optim import build_optimizer, build_scheduler, check_optim
+from mfr.optim import build_optimizer, build_scheduler
 
 
 def attention_options(refine: dict) -> dict | None:
@@ -31,22 +29,10 @@ def attention_options(refine: dict) -> dict | None:
     return {k: v for k, v in refine.items() if k != "enabled"} if refine["enabled"] else None
 
 
-def check_config(model: dict, head: dict, optim: dict) -> None:
-    """Every choice a run makes, checked before it spends time on data: names, then combinations."""
-    check_backbone_name(model["backbone"]["name"])
-    head_class(head["name"])
-    check_optim(optim["optimizer"], optim["scheduler"])
-    twins = model["masked_twins"]
-    if model["da"]["enabled"] and not twins:
-        raise ConfigError("model.da.enabled=true needs model.masked_twins=true (the synthetic pairs are its source domain)")
-    if model["refine"]["enabled"] and model["loss"]["attention"] > 0 and not twins:
-        raise ConfigError("model.loss.attention>0 needs model.masked_twins=true (it compares each face with its twin)")
-
-
 class MaskedFaceModule(pl.LightningModule):
     def __init__(self, num_classes: int, model: dict, head: dict, optim: dict, image_size: int = 112):
         super().__init__()
-        check_config(model, head, optim)
+        check_module_settings(model, head, optim)  # by model.method's rules: a subclass's (FocusFace) too
         self.save_hyperparameters()
         self.embedder = FaceEmbedder(
             backbone=model["backbone"],

@@ -6,10 +6,8 @@ import math
 
 import torch
 
+from mfr.config import OPTIMIZERS, SCHEDULES
 from mfr.errors import ConfigError
-
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("cosine", "poly", "constant")
 
 
 def build_optimizer(params, name: str = "sgd", lr: float = 0.1, weight_decay: float = 5e-4, momentum: float = 0.9,
@@ -23,14 +21,6 @@ def build_optimizer(params, name: str = "sgd", lr: float = 0.1, weight_decay: fl
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=fused or None)
     raise ConfigError(f"optim.optimizer.name={name!r}; allowed: {', '.join(OPTIMIZERS)}")
-
-
-def check_optim(optimizer: dict, scheduler: dict) -> None:
-    """The optimizer and schedule names, checked before a run spends time on data."""
-    if optimizer["name"] not in OPTIMIZERS:
-        raise ConfigError(f"optim.optimizer.name={optimizer['name']!r}; allowed: {', '.join(OPTIMIZERS)}")
-    if scheduler["name"] not in SCHEDULES:
-        raise ConfigError(f"optim.scheduler.name={scheduler['name']!r}; allowed: {', '.join(SCHEDULES)}")
 
 
 def lr_factor(step: int, total: int, name: str, warmup_steps: int, min_factor: float) -> float:

@@ -14,14 +14,14 @@ import os
 import sys
 import time
 
-from mfr.data.io import DatasetLayoutError
+from mfr.cli import ArgumentParser, one_line_errors
 from mfr.data.packed import read_pack, write_pack
 from mfr.data.recordio import extract
 from mfr.data.sources import open_faces
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mfr.pack", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m mfr.pack", description=__doc__.split("\n\n")[0])
     parser.add_argument("source", help="dataset root: identity folders, RMFD, a .rec (or a folder with train.rec)")
     parser.add_argument("out", help="output folder (a stopped run resumes when given the same options)")
     parser.add_argument("--twins", help="mask_synth output for SOURCE: its masked twins are packed and linked")
@@ -32,21 +32,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@one_line_errors()
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     started = time.time()
-    try:
-        if args.to == "folders":
-            count = extract(args.source, args.out)
-            print(f"wrote {count} images as identity folders under {args.out} in {time.time() - started:.0f}s")
-            return 0
-        table = open_faces(args.source, args.twins)
-        threads = args.threads or os.cpu_count() or 1
-        out = write_pack(table, args.out, args.size, args.shard_size, threads, source=os.path.abspath(args.source))
-    except (DatasetLayoutError, ValueError) as error:
-        print(f"mfr.pack: {error}", file=sys.stderr)
-        return 2
+    if args.to == "folders":
+        count = extract(args.source, args.out)
+        print(f"wrote {count} images as identity folders under {args.out} in {time.time() - started:.0f}s")
+        return 0
+    table = open_faces(args.source, args.twins)
+    threads = args.threads or os.cpu_count() or 1
+    out = write_pack(table, args.out, args.size, args.shard_size, threads, source=os.path.abspath(args.source))
     packed = read_pack(out)
     print(f"packed {len(packed)} of {len(table)} images ({len(table.names)} identities) into {out} in {time.time() - started:.0f}s")
     return 0

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from mask_synth.dataset import atomic_path, write_atomic
 from mfr.compare import REPLICATE_KEYS, Cell, differing_keys
 from mfr.compare import _mean_std as mean_std
 from mfr.errors import ConfigError, DataError
@@ -109,7 +110,7 @@ def methods_table(runs: list[Run], metrics: list[str], figures: list[Figure] | N
         rows.append([METHODS.get(name, name), name, str(len(members)), *ours, *theirs])
     unplaced = sorted({f.method for f in figures} - set(groups))
 
-    with (out / "table4.csv").open("w", newline="") as f:
+    with atomic_path(out / "table4.csv") as temporary, temporary.open("w", newline="") as f:
         csv.writer(f).writerows([header, *rows])
     demo = any("DemoDataModule" in str(r.config.get("data._target_", "")) for r in runs)
     lines = [
@@ -126,6 +127,4 @@ def methods_table(runs: list[Run], metrics: list[str], figures: list[Figure] | N
                   *[f"[{i + 1}] {s}" for i, s in enumerate(sources)]]
         if unplaced:
             lines.append(f"(no runs here of {', '.join(unplaced)}, whose published figures are therefore not shown)")
-    path = out / "table4.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return write_atomic(out / "table4.md", "\n".join(lines) + "\n")

@@ -10,12 +10,14 @@ from pathlib import Path
 import hydra
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
+from pytorch_lightning.loggers import WandbLogger
 
+from mask_synth.dataset import write_atomic
 from mfr.comparators.srt import teacher_stage
+from mfr.config import check_train_config
 from mfr.eval.callback import VerificationCallback
-from mfr.methods import check_config, module_class
+from mfr.methods import module_class
 from mfr.models.attention_stats import collapse_warning
 from mfr.sweep import label_loggers
 
@@ -72,7 +74,7 @@ def build_module(cfg: DictConfig, num_classes: int) -> pl.LightningModule:
 def train(cfg: DictConfig) -> dict:
     """Train; return the final validation metrics (also written to <output_dir>/metrics.json)."""
     started = time.time()
-    check_config(**module_settings(cfg))  # a typo fails now, not after the data is ready
+    check_train_config(cfg)  # a bad value fails now, not after the data is ready (mfr.fit checked it already)
     teacher = train_teacher(cfg)
     trainer, module, trainer_cfg, metrics = fit(cfg)
     ckpt = trainer.checkpoint_callback
@@ -86,9 +88,7 @@ def train(cfg: DictConfig) -> dict:
         **({"teacher": teacher} if teacher else {}),
     }
     if trainer.is_global_zero:
-        out = Path(cfg.paths.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+        write_atomic(Path(cfg.paths.output_dir) / "metrics.json", json.dumps(summary, indent=2))
         report(cfg, summary)
     return metrics
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import struct
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from mfr.errors import DataError
 from mfr.runs import Run, flatten

@@ -39,6 +39,16 @@ TINY = [
 ]
 
 
+def error_line(stderr: str) -> str:
+    """The one line a command printed for bad input (mfr.cli: `error: ...`), checked: no traceback, one such line,
+    and any lines after it indented detail (a dataset's expected layout). Lines before it are the command's own."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    errors = [i for i, line in enumerate(lines) if line.startswith("error: ")]
+    assert "Traceback" not in stderr and len(errors) == 1, stderr[-2000:]
+    assert all(line.startswith(" ") for line in lines[errors[0] + 1 :]), stderr[-2000:]
+    return lines[errors[0]]
+
+
 def compose_config(tmp_path: Path, overrides: list[str]):
     """The training config as `python -m mfr.fit` would build it, with outputs under tmp_path."""
     paths = [f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path / 'out'}"]

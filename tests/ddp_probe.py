@@ -1,8 +1,8 @@
 """A callback for the DDP test: each rank writes what it ended training with and what it drew, for comparison."""
 
 import numpy as np
-import torch
 import pytorch_lightning as pl
+import torch
 
 from mfr.data.transforms import build_augment
 

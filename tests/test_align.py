@@ -7,10 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
+from face_models import face_in
 from mask_synth import runner
 from mask_synth.cli import main as mask_synth_main
 from mask_synth.dataset import list_images, read_rgb
-from face_models import face_in
 from mask_synth.landmarks import CNN, CNN_BOX_DROP, FIVE_POINT_ROWS, LandmarkFinder, Landmarks, box_from_points, box_iou
 from mask_synth.template import ARCFACE_5, TEMPLATE_68
 from mfr.align import AlignJob, apply_transform, five_points, similarity_transform

@@ -82,6 +82,7 @@ SHORT_RUN = [
 ]
 
 
+@pytest.mark.slow
 def test_after_a_short_demo_run_the_attention_depends_on_the_face_and_is_not_one_hot(tmp_path):
     from conftest import compose_config
     from mfr.training import train

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import error_line
 from mfr.audit import main
 from mfr.data.audit import audit, photo_groups, similar_names, similar_pairs, write_audit
 from mfr.data.folders import identity_folders
@@ -170,9 +171,9 @@ def test_the_command_writes_audit_json_and_prints_a_summary(tmp_path, capsys):
 
 
 def test_the_command_names_a_missing_folder_in_one_line_and_exits_2(tmp_path, capsys):
-    assert main([str(tmp_path / "nowhere")]) == 2
-    error = capsys.readouterr().err
-    assert error.count("\n") == 1 and f"{tmp_path / 'nowhere'}: does not exist" in error
+    with pytest.raises(SystemExit, match="2"):
+        main([str(tmp_path / "nowhere")])
+    assert f"{tmp_path / 'nowhere'}: does not exist" in error_line(capsys.readouterr().err)
     assert not (tmp_path / "audit.json").exists()
 
 

@@ -5,13 +5,14 @@ import json
 from types import SimpleNamespace
 
 import pytest
+from omegaconf import OmegaConf
 
 from mfr.bench import bare_network, bare_rows, full_module, main, model_config
-from omegaconf import OmegaConf
 
 TINY = ["--image-size", "32", "--batch", "6", "--steps", "1", "--warmup", "1", "--classes", "20", "--no-profile"]
 
 
+@pytest.mark.slow
 def test_bench_reports_each_parts_cost_and_full_over_bare(tmp_path):
     out = tmp_path / "bench.json"
     result = main(["--backbone", "resnet14t", *TINY, "--out", str(out)])

@@ -32,9 +32,8 @@ def test_mfr2_reads_pairs_labels_and_images(mfr2_root):
     assert vset.name == "mfr2" and len(vset.images) == 24 and len(vset.pairs) == 40
     assert vset.folds is None and vset.same.sum() == 20
     lines = (mfr2_root / "pairs.txt").read_text().split("\n")
-    labels = dict(
-        ((n, int(i)), t) for n, i, t in (line.split(", ") for line in (mfr2_root / "mfr2_labels.txt").read_text().splitlines())
-    )
+    rows = [line.split(", ") for line in (mfr2_root / "mfr2_labels.txt").read_text().splitlines()]
+    labels = {(n, int(i)): t for n, i, t in rows}
     for (a, b), line, same in zip(vset.pairs, lines, vset.same):
         fields = line.split("\t")
         first = (fields[0], int(fields[1]))

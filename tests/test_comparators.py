@@ -11,12 +11,18 @@ import torch.nn.functional as F
 
 from conftest import TINY, compose_config
 from mfr.comparators.srt import (
-    EmbeddingUnmasking, other_identity, self_restrained_triplet_loss, teacher_stage, triplet_distances, triplet_loss,
+    EmbeddingUnmasking,
+    other_identity,
+    self_restrained_triplet_loss,
+    teacher_stage,
+    triplet_distances,
+    triplet_loss,
 )
+from mfr.config import check_module_settings
 from mfr.errors import ConfigError
 from mfr.eval.checkpoint import ModuleEmbedder, load_checkpoint
 from mfr.eval.embedding import EmbeddingCache, compute_embeddings, embed_images
-from mfr.methods import check_config, module_class
+from mfr.methods import module_class
 from mfr.training import build_module, module_settings, train
 
 
@@ -133,7 +139,7 @@ def test_focusface_refuses_what_it_does_not_have(tmp_path):
                               ("model.masked_twins=false", "FocusFace trains on each face with its masked twin")]:
         settings = module_settings(compose_config(tmp_path, ["experiment=focusface", *TINY, override]))
         with pytest.raises(ConfigError, match=message):
-            check_config(**settings)
+            check_module_settings(**settings)
 
 
 def test_an_unknown_method_lists_the_methods(tmp_path):
@@ -151,6 +157,7 @@ def srt_run(tmp_path_factory):
     return tmp / "out"
 
 
+@pytest.mark.slow
 def test_srt_job_trains_its_teacher_first_and_keeps_it_frozen(srt_run):
     summary = json.loads((srt_run / "metrics.json").read_text())
     teacher_ckpt = srt_run / "teacher" / "teacher.ckpt"
@@ -161,6 +168,7 @@ def test_srt_job_trains_its_teacher_first_and_keeps_it_frozen(srt_run):
         assert torch.equal(value, srt.teacher.state_dict()[name]), name
 
 
+@pytest.mark.slow
 def test_srt_training_pulls_masked_anchors_onto_their_unmasked_faces(srt_run, tmp_path):
     cfg = compose_config(tmp_path, ["experiment=srt", *TINY, f"model.teacher_ckpt={srt_run / 'teacher' / 'teacher.ckpt'}"])
     srt = build_module(cfg, num_classes=3)
@@ -178,6 +186,7 @@ def test_srt_training_pulls_masked_anchors_onto_their_unmasked_faces(srt_run, tm
     assert all(torch.equal(v, teacher_before[k]) for k, v in srt.teacher.state_dict().items())  # BN statistics too
 
 
+@pytest.mark.slow
 def test_srt_checkpoint_evaluates_without_the_teachers_file(srt_run, tmp_path):
     moved = tmp_path / "run"
     shutil.copytree(srt_run, moved)
@@ -186,6 +195,7 @@ def test_srt_checkpoint_evaluates_without_the_teachers_file(srt_run, tmp_path):
     assert type(srt).__name__ == "SRTModule" and srt.masked_aware
 
 
+@pytest.mark.slow
 def test_srt_unmasks_masked_faces_only(srt_run):
     srt = load_checkpoint(srt_run / "checkpoints" / "last.ckpt")
     images = batch_of(n=6)["source"]["image"]
@@ -197,6 +207,7 @@ def test_srt_unmasks_masked_faces_only(srt_run):
     assert torch.equal(srt.embed(images), teacher)  # no flags: every face as unmasked
 
 
+@pytest.mark.slow
 def test_evaluation_hands_the_masked_flags_to_srt_and_caches_by_them(srt_run, tmp_path):
     srt = load_checkpoint(srt_run / "checkpoints" / "last.ckpt")
     images = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
@@ -225,14 +236,15 @@ def test_the_teacher_stage_is_the_same_run_as_a_plain_face_model(tmp_path):
 
 
 def test_srt_config_errors_name_the_key(tmp_path):
-    cases = [("model.teacher_ckpt=/no/such.ckpt", "model.teacher_ckpt=/no/such.ckpt: no such file"),
+    cases = [("model.teacher_ckpt=/no/such.ckpt", "model.teacher_ckpt='/no/such.ckpt': no such file"),
              ("model.srt.loss=quadruplet", "model.srt.loss='quadruplet'; allowed: srt, triplet")]
     for override, message in cases:
         settings = module_settings(compose_config(tmp_path, ["experiment=srt", *TINY, override]))
         with pytest.raises(ConfigError, match=message):
-            check_config(**settings)
+            check_module_settings(**settings)
 
 
+@pytest.mark.slow
 def test_srt_refuses_a_teacher_of_another_image_size(srt_run, tmp_path):
     cfg = compose_config(tmp_path, ["experiment=srt", *TINY, "data.image_size=48",
                                     f"model.teacher_ckpt={srt_run / 'teacher' / 'teacher.ckpt'}"])
@@ -240,6 +252,7 @@ def test_srt_refuses_a_teacher_of_another_image_size(srt_run, tmp_path):
         build_module(cfg, num_classes=3)
 
 
+@pytest.mark.slow
 def test_mfr_evaluate_reads_an_srt_checkpoint_and_unmasks_masked_probes_only(srt_run, tmp_path):
     from mfr.data.demo_benchmarks import write_mfr2
     from mfr.evaluation import evaluate

@@ -116,6 +116,7 @@ def test_unknown_metric_lists_the_metrics(sweep, tmp_path):
         compare(runs, tmp_path / "out", metrics=["val/nope"])
 
 
+@pytest.mark.slow
 def test_cli_writes_into_the_sweep_folder_and_fails_in_one_line(sweep, tmp_path):
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     ok = subprocess.run([sys.executable, "-m", "mfr.compare", str(sweep)], capture_output=True, text=True, env=env)

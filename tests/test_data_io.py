@@ -9,7 +9,14 @@ import torch
 from torch.utils.data import DataLoader
 
 from mfr.data.io import (
-    CorruptImageError, DatasetLayoutError, ImageFiles, SkipCorrupt, SkippedImages, read_image, read_all, require,
+    CorruptImageError,
+    DatasetLayoutError,
+    ImageFiles,
+    SkipCorrupt,
+    SkippedImages,
+    read_all,
+    read_image,
+    require,
 )
 
 

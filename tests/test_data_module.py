@@ -108,6 +108,7 @@ def test_unreadable_training_images_are_replaced_and_counted(data):
     assert len(samples) == 12 and dm.source.skipped == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("experiment, twins", [("dann_refine", True), ("baseline_arcface", False)])
 def test_fit_trains_on_folder_data(data, tmp_path, experiment, twins):
     from mfr.training import train

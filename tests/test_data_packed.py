@@ -6,6 +6,7 @@ import logging
 import numpy as np
 import pytest
 
+from conftest import error_line
 from face_files import colour, write_identity_folders, write_insightface_rec, write_rmfd, write_twins
 from mfr.data.folders import identity_folders
 from mfr.data.packed import PackedImages, read_pack, write_pack
@@ -83,8 +84,9 @@ def test_pack_cli_packs_rmfd_and_unpacks_recordio(tmp_path, capsys):
     packed = read_pack(tmp_path / "pack")
     assert packed.mask.tolist() == [0, 0, 0, 0, 1, 1]
     assert "packed 6 of 6 images" in capsys.readouterr().out
-    assert pack_main([str(tmp_path / "missing"), str(tmp_path / "p2")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="2"):
+        pack_main([str(tmp_path / "missing"), str(tmp_path / "p2")])
+    assert "does not exist" in error_line(capsys.readouterr().err)
     rec = write_insightface_rec(tmp_path / "faces_webface_112x112") / "train.rec"
     assert pack_main([str(rec), str(tmp_path / "folders"), "--to", "folders"]) == 0
     assert identity_folders(tmp_path / "folders").names == ["0", "1"]

@@ -6,13 +6,13 @@ import logging
 import numpy as np
 import pytest
 
-from face_files import decoded_colour, colour, face, write_identity_folders, write_image, write_rmfd, write_twins
+from face_files import colour, decoded_colour, face, write_identity_folders, write_image, write_rmfd, write_twins
 from mfr.data.folders import identity_folders, read_rmfd
 from mfr.data.io import DatasetLayoutError
 from mfr.data.sources import open_faces
-from mfr.errors import DataError
 from mfr.data.table import UNKNOWN
 from mfr.data.twins import attach_twins
+from mfr.errors import DataError
 
 
 def test_identity_folders_take_the_identity_from_the_folder(tmp_path, caplog):

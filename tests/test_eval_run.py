@@ -38,6 +38,7 @@ def checkpoint(trained):
     return trained[0] / "checkpoints" / "last.ckpt"
 
 
+@pytest.mark.slow
 def test_callback_logs_the_engine_metrics(trained):
     out, metrics = trained
     for key in ("val/demo_real/acc", "val/demo_real/umr_mp/acc", "val/demo_real/umr_mp/eer", "val/demo_real/umr_mp/rank1",
@@ -49,6 +50,7 @@ def test_callback_logs_the_engine_metrics(trained):
     assert any("mr_mp" in note for note in demo["notes"])  # the demo's faces carry no landmarks
 
 
+@pytest.mark.slow
 def test_checkpoint_loads_weights_only_and_embeds_like_the_module(checkpoint):
     module = load_checkpoint(checkpoint)
     assert not module.training and module.hparams.image_size == 32
@@ -57,6 +59,7 @@ def test_checkpoint_loads_weights_only_and_embeds_like_the_module(checkpoint):
     assert torch.allclose(embedder.embed(images), module.embed(images))
 
 
+@pytest.mark.slow
 def test_flip_tta_makes_embeddings_mirror_invariant(checkpoint):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
@@ -89,6 +92,7 @@ def test_files_that_are_not_mfr_checkpoints(tmp_path):
         load_checkpoint(tmp_path / "missing.ckpt")
 
 
+@pytest.mark.slow
 def test_evaluate_writes_table_json_and_plots(checkpoint, tmp_path, capsys):
     from mfr.evaluation import evaluate
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from face_models import face_in
 
+from face_models import face_in
 from mask_synth.face_check import (
     BOX_SHIFT,
     DIAGONAL_SHIFTS,

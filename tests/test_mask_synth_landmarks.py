@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from face_models import StandIn, face_in, finder
 
+from face_models import StandIn, face_in, finder
 from mask_synth.landmarks import (
     BOX_SIDE_PER_RADIUS,
     CNN,
@@ -19,8 +19,8 @@ from mask_synth.landmarks import (
     FALLBACK_SOURCES,
     FIVE_POINT_ROWS,
     MAX_CNN_UPSCALE,
-    PRIOR_ONLY,
     PRIOR,
+    PRIOR_ONLY,
     REFINED,
     TIGHT_CROP_BOX,
     UPSAMPLED,
@@ -28,8 +28,8 @@ from mask_synth.landmarks import (
     LandmarkFinder,
     NoFaceError,
     box_from_points,
-    calibrate,
     box_iou,
+    calibrate,
     implausible,
 )
 from mask_synth.template import TEMPLATE_68, TEMPLATE_DEPTH, posed_landmarks
@@ -177,6 +177,7 @@ def test_calibrate_measures_where_a_datasets_faces_sit():
     assert few.strategy == "detect" and "too few" in few.describe() and "--landmarks tight" in few.describe()
 
 
+@pytest.mark.slow
 def test_random_noise_has_no_face():
     """dlib's own models on the image that the box prior used to 'mask' without complaint."""
     noise = np.random.default_rng(0).integers(0, 256, (160, 160, 3), dtype=np.uint8)

@@ -34,6 +34,7 @@ def test_notebooks_are_committed_without_outputs():
         assert all(not c.get("outputs") and not c.get("execution_count") for c in cells if c.cell_type == "code"), path.name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "notebook, env, figures",
     [

@@ -38,6 +38,7 @@ def test_sweep_definitions_expand_to_their_runs(tmp_path, sweep, runs):
     assert count == runs
 
 
+@pytest.mark.slow
 def test_demo_ablation_runs_four_labelled_cells_with_one_command(tmp_path):
     overrides = [o for o in TINY if not o.startswith("logger=")] + ["trainer.log_every_n_steps=1"]
     # the command as a user types it, from a fresh directory: nothing names the output folders
@@ -67,6 +68,7 @@ def test_demo_ablation_runs_four_labelled_cells_with_one_command(tmp_path):
     assert (tmp_path / "cmp" / "cells.png").is_file() and (tmp_path / "cmp" / "curves.png").is_file()
 
 
+@pytest.mark.slow
 def test_table4_demo_runs_with_one_command_and_compares_as_rows_of_methods(tmp_path):
     # three of its seven methods (each experiment also trains alone in test_training): the two that are
     # not mfr's, srt with its two stages, and the baseline

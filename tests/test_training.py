@@ -24,6 +24,7 @@ def run_fit(args: list[str], cwd: Path, extra_path: list[str] = (), env: dict | 
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_trains_a_few_steps(tmp_path, experiment):
     cfg = compose_config(tmp_path, [f"experiment={experiment}", *TINY])
@@ -44,6 +45,7 @@ def test_ablation_flags_switch_the_parts(tmp_path):
     assert shapes(full) == shapes(bare)
 
 
+@pytest.mark.slow
 def test_multirun_ablation_gives_four_runs_differing_only_in_the_flags(tmp_path):
     sweep = tmp_path / "sweep"
     result = run_fit(
@@ -62,28 +64,13 @@ def test_multirun_ablation_gives_four_runs_differing_only_in_the_flags(tmp_path)
     assert all((d / "metrics.json").is_file() for d in sweep.glob("[0-9]*"))
 
 
-@pytest.mark.parametrize(
-    "override, message",
-    [
-        ("model.backbone.name=resnet5O", "model.backbone.name='resnet5O' is not a timm model"),
-        ("head.name=arcfaec", "head.name='arcfaec' is not a head; allowed: arcface, cosface"),
-        ("optim.optimizer.name=adam", "optim.optimizer.name='adam'; allowed: sgd, adamw"),
-    ],
-)
-def test_bad_config_fails_with_one_line_naming_the_key(tmp_path, override, message):
-    result = run_fit(["experiment=dann_refine", *TINY, override], cwd=tmp_path)
-    assert result.returncode == 2
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines[-1].startswith("error: ") and message in lines[-1], result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
-
-
 def test_unknown_config_group_option_lists_the_choices(tmp_path):
     result = run_fit(["head=arcfaec", *TINY], cwd=tmp_path)
     assert result.returncode != 0
     assert "arcface" in result.stderr and "cosface" in result.stderr
 
 
+@pytest.mark.slow
 def test_resume_restores_step_grl_progress_and_head_state(tmp_path):
     common = ["experiment=dann_refine", "head=adaface", "model.da.schedule=dann", *TINY, "trainer.max_steps=-1"]
     first = compose_config(tmp_path / "a", [*common, "trainer.max_epochs=1"])
@@ -127,12 +114,14 @@ def test_margin_warmup_ramps_the_heads_margin_in_with_training_progress(tmp_path
     assert factors == {0: 0.0, 25: 0.5, 50: 1.0, 100: 1.0}
 
 
+@pytest.mark.slow
 def test_checkpoint_hyperparameters_are_plain_containers(tmp_path):
     train(compose_config(tmp_path, ["experiment=dann_refine", *TINY]))
     ckpt = torch.load(tmp_path / "out" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["hyper_parameters"]["model"]["refine"]["enabled"] is True
 
 
+@pytest.mark.slow
 def test_last_checkpoint_holds_the_final_step_even_when_no_new_best_is_saved(tmp_path):
     # a monitor whose best is its first value (epoch, minimised): as a run whose metric falls after epoch 0
     cfg = compose_config(tmp_path, ["experiment=dann_refine", *TINY, "trainer.max_steps=-1", "trainer.max_epochs=2",

@@ -84,6 +84,7 @@ def test_projection_figure_draws_one_panel_per_model(tmp_path):
     assert path.stat().st_size > 5000
 
 
+@pytest.mark.slow
 def test_callback_saves_a_panel_every_validation(tmp_path):
     from mfr.training import train
 

@@ -6,6 +6,7 @@ from mfr.errors import DataError
 from mfr.wandb_runs import find_offline_runs, load_offline_run
 
 
+@pytest.mark.slow
 def test_offline_run_reads_back_config_final_metrics_and_curves(tmp_path, monkeypatch):
     wandb = pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_MODE", "offline")

@@ -25,28 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mfr.errors import ConfigError
 from mfr.module import MaskedFaceModule
-from mfr.module import check_config as check_mfr_config
-
-
-def check_config(model: dict, head: dict, optim: dict) -> None:
-    """The shared settings as for any mfr model, then what FocusFace has and has not."""
-    check_mfr_config(model, head, optim)
-    if model["refine"]["enabled"]:
-        raise ConfigError("model.refine.enabled=true: FocusFace has no refinement layer (experiment=refine has it)")
-    if model["da"]["enabled"]:
-        raise ConfigError("model.da.enabled=true: FocusFace has no domain discriminator (experiment=dann has it)")
-    if not model["masked_twins"]:
-        raise ConfigError("model.masked_twins=false: FocusFace trains on each face with its masked twin; set it true")
-    focus = model.get("focusface")
-    if not isinstance(focus, dict):
-        raise ConfigError("model.focusface is missing: method focusface needs its settings (configs/experiment/focusface.yaml)")
-    for key in ("mask_weight", "contrastive_weight"):
-        if focus[key] < 0:
-            raise ConfigError(f"model.focusface.{key}={focus[key]}: a loss weight must be >= 0")
-    if focus["mask_embedding_size"] < 1:
-        raise ConfigError(f"model.focusface.mask_embedding_size={focus['mask_embedding_size']}: must be >= 1")
 
 
 class MaskHead(nn.Module):
@@ -71,8 +50,7 @@ class FocusFaceModule(MaskedFaceModule):
     head, and FocusFace's loss in place of mfr's. Embedding, validation, logging and optimisation are mfr's."""
 
     def __init__(self, num_classes: int, model: dict, head: dict, optim: dict, image_size: int = 112):
-        check_config(model, head, optim)
-        super().__init__(num_classes, model, head, optim, image_size)
+        super().__init__(num_classes, model, head, optim, image_size)  # checks FocusFace's settings (mfr.config)
         focus = model["focusface"]
         self.mask_head = MaskHead(self.embedder.backbone.channels, self.embedder.spatial, focus["mask_embedding_size"])
         self.mask_weight, self.contrastive_weight = focus["mask_weight"], focus["contrastive_weight"]

@@ -35,35 +35,12 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, open_dict
 from torch import nn
 
+from mfr.config import check_srt_settings
 from mfr.errors import ConfigError
 from mfr.methods import method_name, module_class
-from mfr.module import check_config as check_mfr_config
-from mfr.optim import build_optimizer, build_scheduler, check_optim
+from mfr.optim import build_optimizer, build_scheduler
 
-LOSSES = ("srt", "triplet")
 STAGE_ONE_KEYS = ("teacher_ckpt", "srt")  # SRT's own settings, which the face model it trains first does not take
-
-
-def check_srt(srt: dict | None) -> None:
-    """The `model.srt` block: loss name, margin, EUM depth, weight decay."""
-    if not isinstance(srt, dict):
-        raise ConfigError("model.srt is missing: method srt needs its settings (configs/experiment/srt.yaml)")
-    if srt["loss"] not in LOSSES:
-        raise ConfigError(f"model.srt.loss={srt['loss']!r}; allowed: {', '.join(LOSSES)}")
-    if srt["margin"] <= 0 or srt["layers"] < 1 or srt["weight_decay"] < 0:
-        raise ConfigError(f"model.srt: margin={srt['margin']} must be > 0, layers={srt['layers']} >= 1, "
-                          f"weight_decay={srt['weight_decay']} >= 0")
-
-
-def check_config(model: dict, head: dict, optim: dict) -> None:
-    """SRT's settings; the face model's too when this job trains it first (no model.teacher_ckpt)."""
-    check_optim(optim["optimizer"], optim["scheduler"])
-    check_srt(model.get("srt"))
-    teacher = model.get("teacher_ckpt")
-    if teacher and not Path(teacher).is_file():
-        raise ConfigError(f"model.teacher_ckpt={teacher}: no such file (an mfr checkpoint, e.g. a run's checkpoints/last.ckpt)")
-    if not teacher:
-        check_mfr_config(model, head, optim)
 
 
 # -- the loss -------------------------------------------------------------------------------------------------
@@ -135,14 +112,14 @@ class SRTModule(pl.LightningModule):
                  teacher: dict | None = None):
         super().__init__()
         srt = model["srt"]
-        check_srt(srt)
+        check_srt_settings(srt)
         if teacher is None:
             if not model.get("teacher_ckpt"):
                 raise ConfigError("model.teacher_ckpt is not set: SRT trains on a frozen face model; give "
                                   "model.teacher_ckpt=PATH (an mfr checkpoint), or run python -m mfr.fit experiment=srt, "
                                   "which trains it first")
             self.teacher = load_teacher(model["teacher_ckpt"])
-            teacher = {key: value for key, value in self.teacher.hparams.items()}  # plain containers, saved below
+            teacher = dict(self.teacher.hparams)  # plain containers, saved below
         else:  # rebuilt from an SRT checkpoint: the architecture from its saved hyper-parameters, the weights from its state
             self.teacher = module_class(teacher["model"])(**teacher)
         trained_size = int(teacher.get("image_size", 112))

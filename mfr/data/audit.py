@@ -133,7 +133,7 @@ def duplicates(table: FaceTable, found: Scan, threshold: float) -> dict:
         pairs["within" if table.identity[i] == table.identity[j] else "across"] += 1
 
     within, across, merges = [], [], Counter()
-    for rows in components(len(table), near + [pair for rows in exact for pair in zip(rows, rows[1:])]):
+    for rows in components(len(table), near + [pair for group in exact for pair in zip(group, group[1:])]):
         names = sorted({table.names[i] for i in table.identity[rows]})
         (within if len(names) == 1 else across).append({"identities": names, "keys": sorted(table.keys[r] for r in rows)})
         merges.update(combinations(names, 2))

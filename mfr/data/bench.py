@@ -16,7 +16,6 @@ their pack. With --source/--twins it measures your own data (packed first under 
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
@@ -26,6 +25,8 @@ from pathlib import Path
 import cv2
 import torch
 
+from mask_synth.dataset import encode, write_atomic
+from mfr.cli import ArgumentParser, one_line_errors
 from mfr.data.packed import is_pack, write_pack
 from mfr.data.real import RealDataModule
 from mfr.data.sources import open_faces
@@ -49,10 +50,9 @@ def make_demo_data(work: Path, identities: int, per_identity: int, workers: int)
     for n, (face, twin, label) in enumerate(zip(plain, masked, labels)):
         key = f"{label:05d}/{n:06d}.jpg"
         for path, image in ((source / key, face), (twins / "masked" / key, twin)):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+            write_atomic(path, encode(image, path.name, quality=95))
         records.append(json.dumps({"source": key, "status": "masked", "masked": f"masked/{key}", "mask_map": None}))
-    (twins / "manifest.jsonl").write_text("\n".join(records) + "\n")
+    write_atomic(twins / "manifest.jsonl", "\n".join(records) + "\n")
     return source, twins
 
 
@@ -94,8 +94,9 @@ def measure(root: Path, twins: Path | None, augment: str, workers: int, batch_si
     return {"samples_per_s": samples / wall, "images_per_s": images / wall, "images_per_cpu_s": images / cpu if cpu else None}
 
 
+@one_line_errors()
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mfr.data.bench", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m mfr.data.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--source", type=Path, help="your dataset root (default: generated demo faces)")
     parser.add_argument("--twins", type=Path, help="mask_synth output for --source")
     parser.add_argument("--work", type=Path, default=Path("/tmp/mfr-bench"), help="where generated data and packs go")
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     print("images/s counts both images of a sample (face + masked twin); img/CPU-s is per core; projected = "
           f"img/CPU-s x {args.cores - 1} cores (one left to the training loop), assuming linear scaling")
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+        write_atomic(args.json, json.dumps(rows, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def require_files(paths: list[Path], what: str, layout: str) -> None:
     if missing:
         shown = "\n".join(f"  {p}" for p in missing[:5])
         more = f"\n  ... and {len(missing) - 5} more" if len(missing) > 5 else ""
-        raise DataError(f"{what}: {len(missing)} of {len(paths)} images are missing:\n{shown}{more}\nexpected layout:\n{layout}")
+        raise DataError(f"{what}: {len(missing)} of {len(paths)} images are missing:\n{shown}{more}\n  expected layout:\n{layout}")
 
 
 def read_lfw_pairs(path: Path) -> tuple[list[tuple[str, int, str, int]], np.ndarray | None]:
@@ -184,7 +184,7 @@ def read_insightface_bin(path: str, name: str | None = None) -> VerificationSet:
         blobs, same = list(blobs), [bool(s) for s in same]
         if not all(isinstance(b, (bytes, bytearray)) for b in blobs):
             raise ValueError("its first list does not hold encoded images (bytes)")
-    except Exception as exc:  # any failure to parse means the same thing: this is not a .bin file
+    except Exception as exc:  # noqa: BLE001 - any failure to parse means the same thing: this is not a .bin file
         raise DataError(f"{file}: not an insightface .bin validation file, a pickle of (encoded images, same flags): {exc}") from None
     if len(blobs) != 2 * len(same):
         raise DataError(f"{file}: {len(blobs)} images for {len(same)} pairs; a .bin holds two images a pair")

@@ -12,17 +12,16 @@ from __future__ import annotations
 import functools
 import math
 import os
+from collections.abc import Callable
 
 import cv2
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from typing import Callable
-
 from mfr.data.samplers import CappedIdentities, TargetDraws
 from mfr.data.sets import MaskLabeledFaces, PairedFaces, VerificationSet
-from mfr.data.transforms import seed_loader_worker, seed_augment
+from mfr.data.transforms import seed_augment, seed_loader_worker
 
 
 def resolve_workers(num_workers: int | str, processes_per_node: int = 1) -> int:

@@ -10,13 +10,14 @@ labelled type. Figures measured on such a tree say nothing about real masked fac
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from mask_synth import render_mask
+from mask_synth.dataset import encode, write_atomic
+from mfr.cli import ArgumentParser, one_line_errors
 from mfr.data.demo_faces import draw_face, sample_identity, sample_shot
 from mfr.data.layouts import layout_transform
 from mfr.data.mask_labels import UNMASKED, spec_for_label
@@ -41,13 +42,13 @@ def write_mfr2(root: str | Path, identities: int = 53, images_per_identity: int 
     labels = []
     for name in names:
         person = sample_identity(rng)
-        (root / name).mkdir(parents=True, exist_ok=True)
         for i in range(1, images_per_identity + 1):
             image, landmarks = mtcnn_face(person, rng)
             label = UNMASKED if i <= 2 else str(rng.choice(MFR2_MASK_LABELS))
             if label != UNMASKED:
                 image = render_mask(image, landmarks, spec_for_label(label)[0], seed=int(rng.integers(2**31))).image
-            cv2.imwrite(str(root / name / f"{name}_{i:04d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            path = root / name / f"{name}_{i:04d}.png"
+            write_atomic(path, encode(image, path.name))
             labels.append(f"{name}, {i}, {label}")
     lines = []
     for p in range(pairs):
@@ -58,19 +59,20 @@ def write_mfr2(root: str | Path, identities: int = 53, images_per_identity: int 
         else:
             b = (a + 1 + int(rng.integers(identities - 1))) % identities
             lines.append(f"{names[a]}\t{i}\t{names[b]}\t{j}")
-    (root / "mfr2_labels.txt").write_text("\n".join(labels) + "\n")
-    (root / "pairs.txt").write_text("\n".join(lines[k] for k in rng.permutation(pairs)) + "\n")
+    write_atomic(root / "mfr2_labels.txt", "\n".join(labels) + "\n")
+    write_atomic(root / "pairs.txt", "\n".join(lines[k] for k in rng.permutation(pairs)) + "\n")
     return root
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Write a SYNTHETIC MFR2-layout tree of demo faces.")
+@one_line_errors()
+def main(argv: list[str] | None = None) -> None:
+    parser = ArgumentParser(prog="python -m mfr.data.demo_benchmarks", description="Write a SYNTHETIC MFR2-layout tree of demo faces.")
     parser.add_argument("root")
     parser.add_argument("--identities", type=int, default=53)
     parser.add_argument("--images-per-identity", type=int, default=5)
     parser.add_argument("--pairs", type=int, default=848)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     root = write_mfr2(args.root, args.identities, args.images_per_identity, args.pairs, args.seed)
     print(f"wrote a SYNTHETIC MFR2-layout tree to {root}: {args.identities} identities, {args.pairs} pairs")
 

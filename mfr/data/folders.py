@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mfr.data.io import IMAGE_EXTENSIONS, DatasetLayoutError, ImageFiles, require
+from mask_synth.dataset import IMAGE_EXTENSIONS
+from mfr.data.io import DatasetLayoutError, ImageFiles, require
 from mfr.data.table import UNKNOWN, FaceTable
 
 log = logging.getLogger(__name__)

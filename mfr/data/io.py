@@ -15,20 +15,20 @@ Missing dataset folders and files raise `DatasetLayoutError` with the path and t
 
 from __future__ import annotations
 
-import logging
 import hashlib
+import logging
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-from mask_synth.dataset import IMAGE_EXTENSIONS, UnreadableImageError, decode_rgb, read_rgb
+from mask_synth.dataset import UnreadableImageError, decode_rgb, read_rgb
 from mfr.errors import DataError
 
 log = logging.getLogger(__name__)

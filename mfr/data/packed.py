@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 
-from mask_synth.dataset import temporary_name
+from mask_synth.dataset import atomic_path, write_atomic
 from mfr.data.io import DatasetLayoutError, SkippedImages, read_all, require
 from mfr.data.table import FaceTable
+from mfr.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -36,26 +36,19 @@ def is_pack(root: Path) -> bool:
     return (root / "pack.json").is_file()
 
 
-def write_json(path: Path, content: dict) -> None:
-    temporary = path.with_name(temporary_name(path.name))
-    temporary.write_text(json.dumps(content, indent=1) + "\n")
-    os.replace(temporary, path)
-
-
 def write_shard(table: FaceTable, rows: range, path: Path, size: int, batch: int, threads: int) -> dict:
     """Decode `rows` into one .npy shard (written atomically); returns its sidecar (kept and skipped rows)."""
-    temporary = path.with_name(temporary_name(path.name))
-    array = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8, shape=(len(rows), size, size, 3))
     kept, skipped = [], SkippedImages(path.name)
-    for start in range(0, len(rows), batch):
-        chunk = rows[start : start + batch]
-        for offset, image in enumerate(read_all(table.select(np.array(chunk)).images, skipped, size=size, threads=threads)):
-            if image is not None:
-                array[start + offset] = image
-                kept.append(chunk[offset])
-    array.flush()
-    del array
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        array = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8, shape=(len(rows), size, size, 3))
+        for start in range(0, len(rows), batch):
+            chunk = rows[start : start + batch]
+            for offset, image in enumerate(read_all(table.select(np.array(chunk)).images, skipped, size=size, threads=threads)):
+                if image is not None:
+                    array[start + offset] = image
+                    kept.append(chunk[offset])
+        array.flush()
+        del array
     return {"rows": [rows.start, rows.stop], "kept": kept, "skipped": skipped.files}
 
 
@@ -67,9 +60,9 @@ def write_pack(table: FaceTable, out_dir: str | Path, image_size: int = 112, sha
     options = {"source": source, "image_size": image_size, "shard_size": shard_size, "images": len(table)}
     stored = out / "pack-options.json"
     if stored.exists() and json.loads(stored.read_text()) != options:
-        raise ValueError(f"{out} holds part of a pack made with {json.loads(stored.read_text())}; "
-                         f"this run asks for {options}: use the same options or a new folder")
-    write_json(stored, options)
+        raise ConfigError(f"{out} holds part of a pack made with {json.loads(stored.read_text())}; "
+                          f"this run asks for {options}: use the same options or a new folder")
+    write_atomic(stored, json.dumps(options, indent=1) + "\n")
     shards, kept, skipped = [], [], []
     for n, start in enumerate(range(0, len(table), shard_size)):
         rows = range(start, min(start + shard_size, len(table)))
@@ -79,24 +72,21 @@ def write_pack(table: FaceTable, out_dir: str | Path, image_size: int = 112, sha
             done = json.loads(sidecar.read_text())
         else:
             done = write_shard(table, rows, out / name, image_size, batch=1024, threads=threads)
-            write_json(sidecar, done)
+            write_atomic(sidecar, json.dumps(done, indent=1) + "\n")
         log.info("%s: %d of %d images packed", out, rows.stop, len(table))
         shards.append({"file": name, "count": len(rows)})
         kept += done["kept"]
         skipped += [tuple(s) for s in done["skipped"]]
     kept = np.array(kept, np.int64)
     packed = table.select(kept)
-    index = out / temporary_name("index.npz")
-    with open(index, "wb") as f:  # a file object: np.savez would add .npz to the name
+    with atomic_path(out / "index.npz") as index, open(index, "wb") as f:  # a file object: np.savez would add .npz
         np.savez(f, identity=packed.identity, mask=packed.mask, twin=packed.twin, position=kept)
-    os.replace(index, out / "index.npz")
-    keys = out / temporary_name("keys.txt")
-    keys.write_text("\n".join(packed.keys) + "\n")
-    os.replace(keys, out / "keys.txt")
-    write_json(out / "pack.json", {
+    write_atomic(out / "keys.txt", "\n".join(packed.keys) + "\n")
+    pack = {
         "format": FORMAT, "version": VERSION, "image_size": image_size, "count": len(kept), "shards": shards,
         "names": list(table.names), "source": source, "skipped": skipped,
-    })
+    }
+    write_atomic(out / "pack.json", json.dumps(pack, indent=1) + "\n")
     report = SkippedImages(f"mfr.pack {out}", list(skipped))
     report.report(len(table))
     return out

@@ -15,7 +15,7 @@ augmentation, and `SkipCorrupt` so an unreadable file costs one substituted samp
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

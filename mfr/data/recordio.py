@@ -14,13 +14,12 @@ The format (dmlc RecordIO, little-endian), as this module reads and writes it:
 
 from __future__ import annotations
 
-import os
 import struct
 from pathlib import Path
 
 import numpy as np
 
-from mask_synth.dataset import temporary_name
+from mask_synth.dataset import write_atomic
 from mfr.data.io import CorruptImageError, DatasetLayoutError, decode_image, require
 from mfr.data.table import UNKNOWN, FaceTable
 
@@ -172,8 +171,5 @@ def extract(path: str | Path, out_dir: str | Path) -> int:
         suffix = ".png" if encoded.startswith(PNG_SIGNATURE) else ".jpg"
         target = Path(out_dir, table.names[identity], f"{key}{suffix}")
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temporary = target.with_name(temporary_name(target.name))
-            temporary.write_bytes(encoded)
-            os.replace(temporary, target)
+            write_atomic(target, encoded)
     return len(table)

@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 
-from mask_synth.dataset import temporary_name
+from mask_synth.dataset import write_atomic
 from mfr.data.alignment import alignment_landmarks
 from mfr.data.io import DatasetLayoutError, SkippedImages, read_all
-from mfr.errors import DataError
 from mfr.data.pairs import make_pairs
 from mfr.data.sets import VerificationSet
 from mfr.data.sources import open_faces
 from mfr.data.table import FaceTable
+from mfr.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +122,7 @@ PAIRS_HEADER = "# mfr RMFD_FV pairs: masked image, unmasked image (paths relativ
 def write_pairs_file(path: Path, options: dict, keys, same, fold) -> None:
     lines = [PAIRS_HEADER, f"# options: {json.dumps(options, sort_keys=True)}"]
     lines += [f"{a}\t{b}\t{int(s)}\t{int(f)}" for (a, b), s, f in zip(keys, same, fold)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(temporary_name(path.name))
-    temporary.write_text("\n".join(lines) + "\n")
-    os.replace(temporary, path)
+    write_atomic(path, "\n".join(lines) + "\n")
     log.info("wrote %d RMFD_FV pairs to %s (later runs read them back)", len(keys), path)
 
 

@@ -6,8 +6,8 @@ so the loader moves a quarter of the bytes float32 would need.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import cv2
 import numpy as np

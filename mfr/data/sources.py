@@ -7,6 +7,7 @@ points at data the same way, so switching from JPEG folders to a pack is a chang
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 from mfr.data.folders import IDENTITY_FOLDERS, RMFD_LAYOUT, identity_folders, is_rmfd, read_rmfd
@@ -16,7 +17,8 @@ from mfr.data.recordio import RECORDIO_LAYOUT, find_recordio, recordio_faces
 from mfr.data.table import FaceTable
 from mfr.data.twins import attach_twins
 
-LAYOUTS = "\n".join(["one of:", IDENTITY_FOLDERS, RMFD_LAYOUT, RECORDIO_LAYOUT, PACK_LAYOUT])
+LAYOUTS = "\n".join(["  one of:", *(textwrap.indent(layout, "  ") for layout in (IDENTITY_FOLDERS, RMFD_LAYOUT,
+                                                                                  RECORDIO_LAYOUT, PACK_LAYOUT))])
 
 
 def open_faces(root: str | Path, twins: str | Path | None = None) -> FaceTable:

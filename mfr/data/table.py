@@ -7,8 +7,8 @@ same on JPEG folders and on memory-mapped packs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

@@ -23,7 +23,7 @@ import numpy as np
 from mask_synth.runner import iter_records
 from mfr.data.io import DatasetLayoutError, ImageFiles, require
 from mfr.data.table import Concat, FaceTable
-from mfr.errors import DataError
+from mfr.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,8 @@ def attach_twins(table: FaceTable, twins_dir: str | Path) -> FaceTable:
     """
     twins_dir = require(twins_dir, TWINS_LAYOUT)
     if table.has_twins:
-        raise ValueError(f"the source already has masked twins (a pack made with --twins): leave out {twins_dir} "
-                         "(data.source.twins=null)")
+        raise ConfigError(f"the source already has masked twins (a pack made with --twins): leave out {twins_dir} "
+                          "(data.source.twins=null)")
     twins = read_manifest(twins_dir)
     rows = [i for i, key in enumerate(table.keys) if key in twins and twins[key].masked]
     if not rows:

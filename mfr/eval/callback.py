@@ -9,6 +9,7 @@ the module itself (every rank does the same small job, so no gathering is needed
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -16,10 +17,10 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from mask_synth.dataset import write_atomic
 from mfr.eval.checkpoint import ModuleEmbedder
 from mfr.eval.embedding import compute_embeddings
 from mfr.eval.engine import EvalOptions, evaluate_set, scalar_metrics
-from mfr.eval.report import write_json
 
 log = logging.getLogger(__name__)
 
@@ -78,5 +79,5 @@ class VerificationCallback(pl.Callback):
         if trainer.is_global_zero and results:
             log.info("epoch %d step %d: %s", trainer.current_epoch, trainer.global_step, "; ".join(summary))
             if self.output_dir:
-                write_json(Path(self.output_dir) / f"val_step{trainer.global_step:07d}.json",
-                           {"epoch": trainer.current_epoch, "global_step": trainer.global_step, "sets": results})
+                payload = {"epoch": trainer.current_epoch, "global_step": trainer.global_step, "sets": results}
+                write_atomic(Path(self.output_dir) / f"val_step{trainer.global_step:07d}.json", json.dumps(payload, indent=1))

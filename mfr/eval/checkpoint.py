@@ -34,7 +34,7 @@ def load_checkpoint(path: str | Path):
         raise CheckpointError(f"ckpt_path={path}: no such file")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a non-checkpoint; all mean the same here
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a non-checkpoint; all mean the same here
         first_line = next(iter(str(exc).strip().splitlines()), "")
         reason = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
         raise CheckpointError(f"ckpt_path={path}: not a PyTorch checkpoint that loads weights-only ({reason})") from None
@@ -82,7 +82,7 @@ class ModuleEmbedder:
         self.fingerprint = hashlib.sha1(stamp.encode()).hexdigest()
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, flip: bool = True, device: str = "auto") -> "ModuleEmbedder":
+    def from_checkpoint(cls, path: str | Path, flip: bool = True, device: str = "auto") -> ModuleEmbedder:
         module = load_checkpoint(path)
         module.flip_test = flip
         target = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device

@@ -18,16 +18,17 @@ import logging
 import os
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from mask_synth.dataset import temporary_name
+from mask_synth.dataset import atomic_path
 from mfr.data.sets import IndexedImages
 from mfr.errors import DataError
 
@@ -178,14 +179,11 @@ class EmbeddingCache:
             return Embeddings(z["values"], failures, notes, float(z["seconds"]), cached=True)
 
     def save(self, path: Path, emb: Embeddings) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(temporary_name(path.name))
-        with open(tmp, "wb") as f:  # a file object: np.savez would add .npz to the name
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a file object: np.savez would add .npz to the name
             np.savez(
                 f, values=emb.values, failure_index=np.array(list(emb.failures), np.int64),
                 failure_reason=np.array(list(emb.failures.values()), str), notes=json.dumps(emb.notes), seconds=emb.seconds,
             )
-        os.replace(tmp, path)
 
 
 def embed_images(images: Sequence, embedder: Embedder, name: str, cache: EmbeddingCache | None = None,

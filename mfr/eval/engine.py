@@ -8,8 +8,8 @@ count cannot resolve) is left out or None, with a note saying why.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -18,7 +18,14 @@ from mfr.errors import ConfigError
 from mfr.eval.embedding import Embeddings
 from mfr.eval.identification import identification_metrics, match_ranks
 from mfr.eval.protocols import (
-    PROTOCOLS, TITLES, Landmarker, MaskedReferences, describe, mask_labels, pair_protocols, probe_first,
+    PROTOCOLS,
+    TITLES,
+    Landmarker,
+    MaskedReferences,
+    describe,
+    mask_labels,
+    pair_protocols,
+    probe_first,
 )
 from mfr.eval.verification import FAR_TARGETS, contiguous_folds, pair_scores, verification_metrics
 

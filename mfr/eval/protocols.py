@@ -17,9 +17,8 @@ from __future__ import annotations
 import hashlib
 import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -122,7 +121,7 @@ class MaskedReferences(Sequence):
             return None, NO_LANDMARKS
         try:
             found = landmarker(self.images[i])
-        except Exception as exc:  # a landmarker's own failure type; reported per image like a bad file
+        except Exception as exc:  # noqa: BLE001 - a landmarker's own failure type; reported per image like a bad file
             self.failures[i] = str(exc)
             return None, NO_LANDMARKS
         return np.asarray(getattr(found, "points", found), np.float32), str(getattr(found, "source", FOUND))

@@ -1,12 +1,6 @@
-"""Evaluation results as people read them (tables) and as programs read them (an atomically written JSON)."""
+"""Evaluation results as people read them: the tables mfr.evaluate prints (results.json holds every figure)."""
 
 from __future__ import annotations
-
-import json
-import os
-from pathlib import Path
-
-from mask_synth.dataset import temporary_name
 
 NA = "n/a"
 
@@ -90,13 +84,3 @@ def format_tables(results: dict[str, dict]) -> str:
     if notes:
         out += ["", "Notes:", *notes]
     return "\n".join(out)
-
-
-def write_json(path: str | Path, payload: dict) -> Path:
-    """Write JSON atomically: a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(temporary_name(path.name))
-    tmp.write_text(json.dumps(payload, indent=1))
-    os.replace(tmp, path)
-    return path

@@ -15,16 +15,18 @@ import torch
 from torch import nn
 
 import mfr.models.iresnet  # noqa: F401  (registers iresnet* in timm's registry)
+from mfr.config import BACKBONE, check_file
 from mfr.errors import ConfigError
 
 
-def check_backbone_name(name: str) -> None:
+def check_backbone_name(name: str, key: str = "model.backbone.name") -> None:
+    """A name in timm's registry (iresnet* included), or a ConfigError with the closest names."""
     if timm.is_model(name):
         return
     close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.6)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     raise ConfigError(
-        f"model.backbone.name={name!r} is not a timm model; allowed: any name in timm.list_models() "
+        f"{key}={name!r} is not a timm model; allowed: any name in timm.list_models() "
         f"(e.g. resnet50, iresnet50, resnet18).{hint}"
     )
 
@@ -43,11 +45,7 @@ class Backbone(nn.Module):
     ):
         super().__init__()
         check_backbone_name(name)
-        if pretrained:
-            raise ConfigError(
-                "model.backbone.pretrained=true would download weights, which mfr never does: save the "
-                "weights to a file and set model.backbone.checkpoint=/path/to/weights.pth instead"
-            )
+        BACKBONE["pretrained"].check("model.backbone.pretrained", pretrained)  # nothing is ever downloaded
         kwargs = {"output_stride": output_stride} if output_stride not in (None, 32) else {}
         if drop_path_rate:
             kwargs["drop_path_rate"] = drop_path_rate
@@ -63,10 +61,8 @@ class Backbone(nn.Module):
         self.channels = channels
 
     def _load(self, checkpoint: str) -> None:
-        path = Path(checkpoint)
-        if not path.is_file():
-            raise ConfigError(f"model.backbone.checkpoint={checkpoint!r}: no such file")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        check_file("model.backbone.checkpoint", checkpoint, "a weights file of the backbone's trunk")
+        state = torch.load(Path(checkpoint), map_location="cpu", weights_only=True)
         state = state.get("state_dict", state) if isinstance(state, dict) else state
         missing, unexpected = self.trunk.load_state_dict(state, strict=False)
         if len(missing) == len(self.trunk.state_dict()):

@@ -7,6 +7,9 @@ import math
 import torch
 from torch import nn
 
+from mfr.config import GRL_SCHEDULES
+from mfr.errors import ConfigError
+
 
 class _ReverseGrad(torch.autograd.Function):
     @staticmethod
@@ -45,4 +48,4 @@ def grl_lambda(schedule: str, progress: float, max_lambda: float, gamma: float =
     if schedule == "dann":
         p = min(max(progress, 0.0), 1.0)
         return max_lambda * (2.0 / (1.0 + math.exp(-gamma * p)) - 1.0)
-    raise ValueError(f"model.da.schedule={schedule!r}; allowed: constant, dann")
+    raise ConfigError(f"model.da.schedule={schedule!r}; allowed: {', '.join(GRL_SCHEDULES)}")

@@ -25,8 +25,13 @@ from mfr.errors import ConfigError
 class MarginHead(nn.Module):
     """Cosine classifier; subclasses change the target-class logit in `margin`.
 
+    `margin_limit`: a head with a margin m takes m in [0, margin_limit); at the limit a face lying on its class
+    centre scores no higher than a class it is orthogonal to, so the target class can never win (mfr.config).
+
     `cosine` and `margin` get fp32 embeddings and run with autocast off, whatever the training precision.
     """
+
+    margin_limit: float | None = None
 
     def __init__(self, embedding_size: int, num_classes: int, scale: float = 64.0, sub_centers: int = 1):
         super().__init__()
@@ -66,6 +71,8 @@ class NormSoftmax(MarginHead):
 class CosFace(MarginHead):
     """s * (cos(theta) - m) for the target class (Wang et al., 2018)."""
 
+    margin_limit = 1.0  # cos(0) - m = 0
+
     def __init__(self, embedding_size: int, num_classes: int, scale: float = 64.0, margin: float = 0.35):
         super().__init__(embedding_size, num_classes, scale)
         self.m = margin
@@ -80,6 +87,8 @@ class ArcFace(MarginHead):
     When theta + m > pi, cos(theta + m) would start rising again as theta grows; there the target
     logit becomes cos(theta) - m * sin(m), which continues it smoothly and keeps it decreasing.
     """
+
+    margin_limit = math.pi / 2  # cos(0 + m) = 0
 
     def __init__(
         self, embedding_size: int, num_classes: int, scale: float = 64.0, margin: float = 0.5, sub_centers: int = 1
@@ -109,6 +118,8 @@ class AdaFace(MarginHead):
     target logit is cos(clip(theta - m*z, eps, pi - eps)) - (m*z + m). The running statistics are
     buffers, so checkpoints carry them.
     """
+
+    margin_limit = 0.5  # a high-quality face (z = 1) on its centre scores cos(~0) - 2m = 0
 
     def __init__(
         self,
@@ -161,9 +172,9 @@ HEADS = {
 }
 
 
-def head_class(name: str) -> type[MarginHead]:
+def head_class(name: str, key: str = "head.name") -> type[MarginHead]:
     if name not in HEADS:
-        raise ConfigError(f"head.name={name!r} is not a head; allowed: {', '.join(HEADS)}")
+        raise ConfigError(f"{key}={name!r} is not a head; allowed: {', '.join(HEADS)}")
     return HEADS[name]
 
 

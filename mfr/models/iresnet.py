@@ -12,6 +12,8 @@ import torch
 from timm.models import register_model
 from torch import nn
 
+from mfr.errors import ConfigError
+
 STAGE_WIDTHS = (64, 128, 256, 512)
 
 
@@ -49,7 +51,7 @@ class IResNet(nn.Module):
     ):
         super().__init__()
         if output_stride != 16:
-            raise ValueError(f"iresnet has a fixed output stride of 16, not {output_stride}")
+            raise ConfigError(f"model.backbone.output_stride={output_stride}: iresnet's is fixed; allowed: 16, null")
         if global_pool:
             raise ValueError("iresnet ends on a spatial map; it takes no global_pool")
         self.num_features = STAGE_WIDTHS[-1]

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import torch
 
-TARGETS = ("both", "unmasked")
+from mfr.config import ATTENTION_TARGETS
+from mfr.errors import ConfigError
 
 
 def attention_score_loss(unmasked: torch.Tensor, masked: torch.Tensor, target: str = "both") -> torch.Tensor:
@@ -22,8 +23,8 @@ def attention_score_loss(unmasked: torch.Tensor, masked: torch.Tensor, target: s
     target="both": the gradient reaches both maps (the loss as written); "unmasked": the unmasked map
     is the target, detached.
     """
-    if target not in TARGETS:
-        raise ValueError(f"model.loss.attention_target={target!r}; allowed: {', '.join(TARGETS)}")
+    if target not in ATTENTION_TARGETS:
+        raise ConfigError(f"model.loss.attention_target={target!r}; allowed: {', '.join(ATTENTION_TARGETS)}")
     if target == "unmasked":
         unmasked = unmasked.detach()
     diff = (unmasked.float() - masked.float()).flatten(1)

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-LOGITS = ("dot", "cosine")
+from mfr.config import ATTENTION_LOGITS
+from mfr.errors import ConfigError
 
 
 class FaceOutput(nn.Module):
@@ -53,8 +54,8 @@ class SelfAttention2d(nn.Module):
     def __init__(self, channels: int, spatial: tuple[int, int], qk_channels: int = 64, logits: str = "dot",
                  temperature: float = 5.0):
         super().__init__()
-        if logits not in LOGITS:
-            raise ValueError(f"model.refine.logits={logits!r}; allowed: {', '.join(LOGITS)}")
+        if logits not in ATTENTION_LOGITS:
+            raise ConfigError(f"model.refine.logits={logits!r}; allowed: {', '.join(ATTENTION_LOGITS)}")
         self.position = nn.Parameter(torch.zeros(1, channels, *spatial))
         nn.init.trunc_normal_(self.position, std=0.02)
         self.query = nn.Conv2d(channels, qk_channels, 1)

@@ -7,17 +7,19 @@ from pathlib import Path
 
 import matplotlib
 
+from mask_synth.dataset import atomic_path
+
 if "ipykernel" not in sys.modules:
     matplotlib.use("Agg")  # scripts, callbacks, tests; a notebook keeps its inline backend
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def save_figure(fig, path: str | Path, close: bool = True) -> Path:
     """Write `fig` as a PNG (parent folders made); `close=False` leaves it for a notebook to show."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as temporary:
+        fig.savefig(temporary, dpi=120, format="png")
     if close:
         plt.close(fig)
     return path
