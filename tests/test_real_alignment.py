@@ -5,12 +5,15 @@
 import shutil
 
 import numpy as np
+import pytest
 
 from mask_synth import runner
 from mask_synth.cli import main as mask_synth_main
 from mask_synth.template import ARCFACE_5
 from mfr.align import five_points
 from mfr.align import main as align_main
+
+pytestmark = pytest.mark.slow  # real photos through dlib: tens of seconds on a CPU
 
 PEOPLE, FRONTAL, PROFILE = 2, 3, 3  # photos copied per person: about 12 photos, ~20 s on a busy 2-core machine
 

@@ -4,11 +4,16 @@ full model, with the held-out people and RMFD_FV as validation sets), then `mfr.
 Skipped without ../shared/data (a fresh clone has none)."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
+
+pytestmark = pytest.mark.slow  # real photos through dlib and training: minutes on a CPU
 
 PEOPLE, PHOTOS = 10, 4  # source: CFP people (frontal shots), 2 of them held out
 RMFD_PEOPLE, RMFD_PHOTOS = 8, 2  # target and test: 4 RMFD_DA + 4 RMFD_FV people (2 folds need 4), masked and unmasked photos each
@@ -23,7 +28,7 @@ def copy_photos(people, pattern: str, count: int, into):
 
 def run(*args: str, cwd) -> subprocess.CompletedProcess:
     done = subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, timeout=600,
-                          env={**__import__("os").environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, f"{args[0]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done
 
