@@ -80,10 +80,16 @@ def main() -> None:
             load_s, cached = timed(functools.partial(cache.load, path), args.repeats)
             options = EvalOptions(protocols=["all", "umr_mp", "masked_masked", "unmasked_unmasked"])
             eval_s, result = timed(functools.partial(evaluate_set, vset, cached, options), args.repeats)
-            what = "with mask + identity labels: 4 pair protocols + identification" if labelled else "unlabelled (MLFW): all pairs"
+            what = (
+                "with mask + identity labels: 4 pair protocols + identification"
+                if labelled
+                else "unlabelled (MLFW): all pairs"
+            )
             print(f"{args.pairs} pairs, {len(emb)} images x {args.dim}-d, {what}")
-            print(f"  cache read {load_s * 1000:7.1f} ms   engine {eval_s * 1000:7.1f} ms   total {(load_s + eval_s) * 1000:7.1f} ms"
-                  f"   (acc {result['protocols']['all']['acc']:.4f})")
+            print(
+                f"  cache read {load_s * 1000:7.1f} ms   engine {eval_s * 1000:7.1f} ms   total {(load_s + eval_s) * 1000:7.1f} ms"
+                f"   (acc {result['protocols']['all']['acc']:.4f})"
+            )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,14 @@ from mask_synth.specs import DEFAULT_MIX, MASK_TYPES, TEXTURES, MaskSpec, sample
 from mask_synth.template import TEMPLATE_68, posed_landmarks, template_landmarks
 
 __all__ = [
-    "DEFAULT_MIX", "MASK_TYPES", "TEXTURES", "MaskResult", "MaskSpec", "render_mask", "sample_spec",
-    "TEMPLATE_68", "posed_landmarks", "template_landmarks",
+    "DEFAULT_MIX",
+    "MASK_TYPES",
+    "TEXTURES",
+    "MaskResult",
+    "MaskSpec",
+    "render_mask",
+    "sample_spec",
+    "TEMPLATE_68",
+    "posed_landmarks",
+    "template_landmarks",
 ]

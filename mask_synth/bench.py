@@ -54,7 +54,9 @@ def timed_run(job: MaskJob, sources: list[str], workers: int, scratch: Path | No
         wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
     finally:
         shutil.rmtree(out, ignore_errors=True)
-    steady = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 and stamps[-1] > stamps[0] else float("nan")
+    steady = (
+        (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 and stamps[-1] > stamps[0] else float("nan")
+    )
     return {"steady": steady, "wall": wall, "cpu": cpu, "statuses": result.statuses, "paths": paths, "n": len(sources)}
 
 
@@ -117,31 +119,51 @@ def landmark_check(input_dir: Path, sources: list[str]) -> None:
         sides.append((box[2] - box[0]) / radius)
         rises.append((centre[1] - (box[1] + box[3]) / 2) / radius)
     errors = np.array(errors)
-    print(f"  landmark check: the detector finds {found} of {len(sources)} faces ({100 * found / len(sources):.1f}%); on those, "
-          f"mean landmark distance to the detector-box fit, in inter-ocular distances: median {np.median(errors):.3f}, "
-          f"95th percentile {np.percentile(errors, 95):.3f}, over 0.1: {100 * (errors > 0.1).mean():.1f}%")
-    print(f"  detector boxes: side {np.mean(sides):.2f} x RMS radius, centre {np.mean(rises):.3f} x radius above the points' centroid "
-          f"(BOX_SIDE_PER_RADIUS = {BOX_SIDE_PER_RADIUS}, BOX_RISE_PER_RADIUS = {BOX_RISE_PER_RADIUS})")
+    print(
+        f"  landmark check: the detector finds {found} of {len(sources)} faces ({100 * found / len(sources):.1f}%); on those, "
+        f"mean landmark distance to the detector-box fit, in inter-ocular distances: median {np.median(errors):.3f}, "
+        f"95th percentile {np.percentile(errors, 95):.3f}, over 0.1: {100 * (errors > 0.1).mean():.1f}%"
+    )
+    print(
+        f"  detector boxes: side {np.mean(sides):.2f} x RMS radius, centre {np.mean(rises):.3f} x radius above the points' centroid "
+        f"(BOX_SIDE_PER_RADIUS = {BOX_SIDE_PER_RADIUS}, BOX_RISE_PER_RADIUS = {BOX_RISE_PER_RADIUS})"
+    )
 
 
 @one_line_errors()
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m mask_synth bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("input", type=Path, help="dataset folder: <identity>/<image>")
-    parser.add_argument("--aligned", action="store_true", help="inputs are ArcFace-aligned: template or mfr.align landmarks")
+    parser.add_argument(
+        "--aligned", action="store_true", help="inputs are ArcFace-aligned: template or mfr.align landmarks"
+    )
     add_landmark_option(parser)
     parser.add_argument("--limit", type=int, default=0, help="use this many images, spread over the dataset (0 = all)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3, help="timed runs; best and median are reported")
-    parser.add_argument("--scratch", type=Path, default=None,
-                        help="where the runs write their outputs (default: the system's temporary folder); a RAM disk "
-                        "such as /dev/shm takes the disk out of the figures")
+    parser.add_argument(
+        "--scratch",
+        type=Path,
+        default=None,
+        help="where the runs write their outputs (default: the system's temporary folder); a RAM disk "
+        "such as /dev/shm takes the disk out of the figures",
+    )
     parser.add_argument("--stage-sample", type=int, default=200, help="images for the per-stage timing")
-    parser.add_argument("--yardstick", type=int, default=0, metavar="N",
-                        help="also time dlib's HOG detector alone (upsampling once) on N images before and after the runs, "
-                        "and report the job's speed as a multiple of it (comparable across machine loads)")
-    parser.add_argument("--landmark-check", type=int, default=0, metavar="N",
-                        help="also compare the landmark paths with dlib's detector on N images (slow: the detector runs upsampled)")
+    parser.add_argument(
+        "--yardstick",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time dlib's HOG detector alone (upsampling once) on N images before and after the runs, "
+        "and report the job's speed as a multiple of it (comparable across machine loads)",
+    )
+    parser.add_argument(
+        "--landmark-check",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also compare the landmark paths with dlib's detector on N images (slow: the detector runs upsampled)",
+    )
     args = parser.parse_args(argv)
     sources, _ = list_images(args.input)
     if not sources:
@@ -157,9 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     setup = time.perf_counter() - start
     shape = read_rgb(args.input / sources[0]).shape
 
-    print(f"mask_synth bench: {len(sources)} images from {args.input} ({shape[1]}x{shape[0]} first), outputs to {args.scratch or tempfile.gettempdir()}, "
-          f"{'--aligned' if args.aligned else 'landmarks: ' + job.landmarks}, workers={args.workers}, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
+    print(
+        f"mask_synth bench: {len(sources)} images from {args.input} ({shape[1]}x{shape[0]} first), outputs to {args.scratch or tempfile.gettempdir()}, "
+        f"{'--aligned' if args.aligned else 'landmarks: ' + job.landmarks}, workers={args.workers}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start"
+    )
     print(f"  model loading (once per worker, not in the rates below): {setup:.2f} s")
     yardstick_sample = sources[:: max(1, len(sources) // max(args.yardstick, 1))][: args.yardstick]
     yardsticks = [detector_rate(args.input, yardstick_sample)] if args.yardstick else []
@@ -168,20 +192,29 @@ def main(argv: list[str] | None = None) -> int:
         yardsticks.append(detector_rate(args.input, yardstick_sample))
     steady = [r["steady"] / args.workers for r in runs]
     per_cpu = [r["n"] / r["cpu"] for r in runs]
-    print(f"  images/s per worker, wall clock: best {max(steady):.1f}, median {statistics.median(steady):.1f} (runs: {', '.join(f'{s:.1f}' for s in steady)})")
-    print(f"  images per CPU-second (all processes, model loading included): best {max(per_cpu):.1f}, median {statistics.median(per_cpu):.1f}")
+    print(
+        f"  images/s per worker, wall clock: best {max(steady):.1f}, median {statistics.median(steady):.1f} (runs: {', '.join(f'{s:.1f}' for s in steady)})"
+    )
+    print(
+        f"  images per CPU-second (all processes, model loading included): best {max(per_cpu):.1f}, median {statistics.median(per_cpu):.1f}"
+    )
     if yardsticks:
         hog = statistics.mean(yardsticks)
-        print(f"  yardstick: dlib's HOG detector alone, upsampling once, {hog:.1f} images/s (before {yardsticks[0]:.1f}, after {yardsticks[-1]:.1f}); "
-              f"the job runs at {statistics.median(steady) / hog:.2f}x that (median run)")
+        print(
+            f"  yardstick: dlib's HOG detector alone, upsampling once, {hog:.1f} images/s (before {yardsticks[0]:.1f}, after {yardsticks[-1]:.1f}); "
+            f"the job runs at {statistics.median(steady) / hog:.2f}x that (median run)"
+        )
     last = runs[-1]
     total = sum(last["statuses"].values())
     print("  statuses: " + ", ".join(f"{s} {n} ({100 * n / total:.2f}%)" for s, n in sorted(last["statuses"].items())))
     print("  landmark paths: " + ", ".join(f"{p} {n} ({100 * n / total:.2f}%)" for p, n in last["paths"].most_common()))
     sample = sources[:: max(1, len(sources) // args.stage_sample)][: args.stage_sample]
     stages = stage_times(job, sample)
-    print(f"  median ms per image by stage ({len(sample)} images, this process): "
-          + ", ".join(f"{name} {ms:.2f}" for name, ms in stages.items()) + f"; sum {sum(stages.values()):.2f}")
+    print(
+        f"  median ms per image by stage ({len(sample)} images, this process): "
+        + ", ".join(f"{name} {ms:.2f}" for name, ms in stages.items())
+        + f"; sum {sum(stages.values()):.2f}"
+    )
     if args.landmark_check and not args.aligned:
         landmark_check(args.input, sources[:: max(1, len(sources) // args.landmark_check)][: args.landmark_check])
     return 0

@@ -41,7 +41,9 @@ def parse_textures(text: str | None) -> list[str] | None:
     names = [t.strip() for t in text.split(",") if t.strip()]
     unknown = [t for t in names if t not in TEXTURES]
     if unknown or not names:
-        raise ConfigError(f"--textures={text!r}: unknown {', '.join(unknown) or 'empty list'}; allowed: {', '.join(TEXTURES)}")
+        raise ConfigError(
+            f"--textures={text!r}: unknown {', '.join(unknown) or 'empty list'}; allowed: {', '.join(TEXTURES)}"
+        )
     return names
 
 
@@ -50,13 +52,17 @@ CALIBRATION_SAMPLE = 40  # images, spread over the dataset, on which --landmarks
 
 def add_landmark_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--landmarks", choices=("auto", "tight", "detect"), default="auto",
+        "--landmarks",
+        choices=("auto", "tight", "detect"),
+        default="auto",
         help="how faces are found: tight = a face-box prior for tight crops like RMFD's first, detect = dlib's "
         "detector first, auto (default) = measure where this dataset's faces sit on a sample and choose",
     )
 
 
-def resolve_landmarks(requested: str, name: str, input_dir: Path, sources: list[str], output_dir: Path | None = None) -> tuple[str, tuple]:
+def resolve_landmarks(
+    requested: str, name: str, input_dir: Path, sources: list[str], output_dir: Path | None = None
+) -> tuple[str, tuple]:
     """The landmark strategy and face-box prior of a run: as asked, as an existing output was made with, or measured (auto)."""
     if requested != "auto":
         return requested, TIGHT_CROP_BOX
@@ -83,12 +89,21 @@ def _readable(input_dir: Path, sources: list[str]):
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by every dataset tool built on mask_synth.runner."""
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1; 0 = one per CPU core)")
-    parser.add_argument("--shard", default="0/1", help="process only part i of n (i/n), e.g. one task of a cluster array job")
+    parser.add_argument(
+        "--shard", default="0/1", help="process only part i of n (i/n), e.g. one task of a cluster array job"
+    )
     parser.add_argument("--retry-failed", action="store_true", help="redo images the manifest records as failed")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def run_dataset(job, input_dir: Path, output_dir: Path, args: argparse.Namespace, statuses: tuple[str, ...], needs_landmarks: bool = True) -> int:
+def run_dataset(
+    job,
+    input_dir: Path,
+    output_dir: Path,
+    args: argparse.Namespace,
+    statuses: tuple[str, ...],
+    needs_landmarks: bool = True,
+) -> int:
     """List INPUT, run the job over it and print the summary; the exit status of a dataset tool (bad input
     raises a ConfigError, which the command prints as one line).
 
@@ -108,8 +123,14 @@ def run_dataset(job, input_dir: Path, output_dir: Path, args: argparse.Namespace
         job.landmarks, job.prior_box = resolve_landmarks(args.landmarks, job.name, input_dir, sources, output_dir)
     workers = args.workers if args.workers > 0 else (os.cpu_count() or 1)
     result = runner.run(
-        job, sources, output_dir, workers=workers, shard=shard,
-        retry_failed=args.retry_failed, progress=not args.quiet, rejected=runner.output_clashes(job, sources),
+        job,
+        sources,
+        output_dir,
+        workers=workers,
+        shard=shard,
+        retry_failed=args.retry_failed,
+        progress=not args.quiet,
+        rejected=runner.output_clashes(job, sources),
     )
     print(runner.summary(result, job.name, statuses))
     return 130 if result.interrupted else 0
@@ -127,18 +148,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("input", type=Path, help="dataset folder: <identity>/<image>, deeper folders kept")
     parser.add_argument("output", type=Path, help="output folder (created; a rerun resumes it)")
     parser.add_argument(
-        "--types", default="mix",
+        "--types",
+        default="mix",
         help=f"mask types: mix (realistic weights), random (all alike), one of {', '.join(MASK_TYPES)}, or kind=weight,...",
     )
-    parser.add_argument("--colors", default="natural", help="natural (each type's real colours), random, or 'R,G,B;R,G,B'")
-    parser.add_argument("--textures", default=None, help=f"comma list from {', '.join(TEXTURES)} (default: natural per type)")
+    parser.add_argument(
+        "--colors", default="natural", help="natural (each type's real colours), random, or 'R,G,B;R,G,B'"
+    )
+    parser.add_argument(
+        "--textures", default=None, help=f"comma list from {', '.join(TEXTURES)} (default: natural per type)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="run seed; same seed and input give identical outputs")
-    parser.add_argument("--aligned", action="store_true", help="inputs are 112x112 ArcFace-aligned crops: template landmarks, no detection")
+    parser.add_argument(
+        "--aligned",
+        action="store_true",
+        help="inputs are 112x112 ArcFace-aligned crops: template landmarks, no detection",
+    )
     add_landmark_option(parser)
     parser.add_argument("--keep-original", action="store_true", help="also copy each source to OUTPUT/original/")
-    parser.add_argument("--no-camera-match", dest="match_camera", action="store_false",
-                        help="do not blur and grain masks like their photos (crisp, clean masks)")
-    parser.add_argument("--format", dest="image_format", choices=("same", "jpg", "png"), default="same", help="masked twin format")
+    parser.add_argument(
+        "--no-camera-match",
+        dest="match_camera",
+        action="store_false",
+        help="do not blur and grain masks like their photos (crisp, clean masks)",
+    )
+    parser.add_argument(
+        "--format", dest="image_format", choices=("same", "jpg", "png"), default="same", help="masked twin format"
+    )
     parser.add_argument("--quality", type=int, default=95, help="JPEG quality of masked twins")
     parser.add_argument("--save-landmarks", action="store_true", help="store the 68 landmarks in each manifest record")
     add_run_options(parser)
@@ -149,9 +185,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     job = MaskJob(
-        input_dir=str(args.input), output_dir=str(args.output), seed=args.seed, mix=parse_mix(args.types),
-        palette=parse_colours(args.colors), textures=parse_textures(args.textures), aligned=args.aligned,
-        keep_original=args.keep_original, match_camera=args.match_camera, image_format=args.image_format,
-        quality=args.quality, save_landmarks=args.save_landmarks,
+        input_dir=str(args.input),
+        output_dir=str(args.output),
+        seed=args.seed,
+        mix=parse_mix(args.types),
+        palette=parse_colours(args.colors),
+        textures=parse_textures(args.textures),
+        aligned=args.aligned,
+        keep_original=args.keep_original,
+        match_camera=args.match_camera,
+        image_format=args.image_format,
+        quality=args.quality,
+        save_landmarks=args.save_landmarks,
     )
     return run_dataset(job, args.input, args.output, args, STATUSES, needs_landmarks=not args.aligned)

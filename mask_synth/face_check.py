@@ -29,7 +29,9 @@ YAWS = np.radians(np.arange(-90.0, 90.1, 7.5))
 PITCHES = np.radians([-20.0, 0.0, 20.0])
 # The template in every pose of the grid (P, 68, 2), with each pose's (yaw, pitch) in degrees.
 POSES = [(yaw, pitch) for yaw in YAWS for pitch in PITCHES]
-POSED = np.stack([posed_landmarks(TEMPLATE_68, TEMPLATE_DEPTH, yaw=y, pitch=p, center=(56.0, 56.0)) for y, p in POSES]).astype(float)
+POSED = np.stack(
+    [posed_landmarks(TEMPLATE_68, TEMPLATE_DEPTH, yaw=y, pitch=p, center=(56.0, 56.0)) for y, p in POSES]
+).astype(float)
 POSE_DEGREES = np.degrees(np.array(POSES))
 
 SHAPE_TOLERANCE = 0.25  # RMS distance to the best posed template, in the template's (frontal) eye distances
@@ -78,7 +80,9 @@ def pose_fit(points: np.ndarray, rows: np.ndarray | None = None) -> tuple[float,
     w = complex_points(points)
     posed = complex_points(POSED)  # (P, 68)
     a, b = similarity_fit(posed[:, rows], w[None])
-    residual = np.sqrt((np.abs(a[:, None] * posed[:, rows] + b[:, None] - w) ** 2).mean(1)) / (np.abs(a) * TEMPLATE_EYE_DISTANCE)
+    residual = np.sqrt((np.abs(a[:, None] * posed[:, rows] + b[:, None] - w) ** 2).mean(1)) / (
+        np.abs(a) * TEMPLATE_EYE_DISTANCE
+    )
     best = int(np.argmin(residual))
     whole = a[best] * posed[best] + b[best]
     return float(residual[best]), POSE_DEGREES[best], np.stack([whole.real, whole.imag], 1)
@@ -88,14 +92,18 @@ def square(centre: np.ndarray, side: float) -> np.ndarray:
     return np.array([centre[0] - side / 2, centre[1] - side / 2, centre[0] + side / 2, centre[1] + side / 2])
 
 
-def shifted_fits(predict: Callable, gray: np.ndarray, box: np.ndarray, shifts: np.ndarray = DIAGONAL_SHIFTS) -> np.ndarray:
+def shifted_fits(
+    predict: Callable, gray: np.ndarray, box: np.ndarray, shifts: np.ndarray = DIAGONAL_SHIFTS
+) -> np.ndarray:
     """The predictor's points from `box` moved by each of `shifts` (in BOX_SHIFT of its side): (len(shifts), n, 2)."""
     box = np.asarray(box, np.float64)
     moves = np.asarray(shifts, np.float64) * BOX_SHIFT * float(max(box[2] - box[0], box[3] - box[1]))
     return np.stack([np.asarray(predict(gray, box + np.r_[move, move]), np.float64) for move in moves])
 
 
-def box_response(reference: np.ndarray, fits: np.ndarray, box: np.ndarray, shifts: np.ndarray = DIAGONAL_SHIFTS) -> float:
+def box_response(
+    reference: np.ndarray, fits: np.ndarray, box: np.ndarray, shifts: np.ndarray = DIAGONAL_SHIFTS
+) -> float:
     """How far the points of `shifted_fits` moved from the `reference` fit (from the unshifted box), per
     pixel the box moved; the median over the shifts. About 0.1 where the predictor locks onto a face,
     1 or more where the points merely ride the box."""

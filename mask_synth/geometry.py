@@ -88,11 +88,17 @@ class Fit:
 
 
 FITS = {
-    "surgical": Fit(bridge=0.45, top_corner=1.0, top_out=0.02, sag=0.03, bottom_corner=3.2, side_out=0.03, chin_out=0.07),
+    "surgical": Fit(
+        bridge=0.45, top_corner=1.0, top_out=0.02, sag=0.03, bottom_corner=3.2, side_out=0.03, chin_out=0.07
+    ),
     "n95": Fit(bridge=0.3, top_corner=1.5, top_out=0.03, sag=-0.06, bottom_corner=3.6, side_out=0.05, chin_out=0.08),
-    "kn95": Fit(bridge=0.38, top_corner=1.2, top_out=0.02, sag=0.0, bottom_corner=3.0, side_out=0.02, chin_out=0.03, beak=0.1),
+    "kn95": Fit(
+        bridge=0.38, top_corner=1.2, top_out=0.02, sag=0.0, bottom_corner=3.0, side_out=0.02, chin_out=0.03, beak=0.1
+    ),
     "cloth": Fit(bridge=0.35, top_corner=1.1, top_out=0.03, sag=-0.02, bottom_corner=3.4, side_out=0.04, chin_out=0.08),
-    "respirator": Fit(bridge=0.3, top_corner=2.2, top_out=-0.02, sag=0.02, bottom_corner=4.3, side_out=0.02, chin_out=0.05),
+    "respirator": Fit(
+        bridge=0.3, top_corner=2.2, top_out=-0.02, sag=0.02, bottom_corner=4.3, side_out=0.02, chin_out=0.05
+    ),
 }
 BEAK_SPAN = 2.5  # a fold-flat mask's bottom leaves the jaw this many landmark steps either side of the chin
 SIDE_STEPS = np.array([0.2, 0.4, 0.6, 0.8])
@@ -207,7 +213,12 @@ def respirator_parts(rows: _Rows, layout: Layout) -> None:
     centre = ROWS[57] + (ROWS[CHIN] - ROWS[57]) * 0.45
     right = ACROSS * (TEMPLATE_HEIGHT / float(np.linalg.norm(ACROSS @ TEMPLATE)))  # one face height along the eye line
     w, h = 0.15, 0.12
-    body = [centre - right * w - DOWN * h, centre + right * w - DOWN * h, centre + right * w * 0.75 + DOWN * h, centre - right * w * 0.75 + DOWN * h]
+    body = [
+        centre - right * w - DOWN * h,
+        centre + right * w - DOWN * h,
+        centre + right * w * 0.75 + DOWN * h,
+        centre - right * w * 0.75 + DOWN * h,
+    ]
     layout.polygons.append(("valve", rows.add(np.stack(body))))
     slots = [[centre + DOWN * k * h + right * a * w for a in (-0.55, 0.0, 0.55)] for k in (-0.45, 0.0, 0.45)]
     layout.lines.append(Lines("slot", rows.add(np.array(slots)), None, np.zeros(3), 3, 0.03))
@@ -222,7 +233,9 @@ def layout(kind: str) -> Layout:
     right_side, left_side = sides(fit)
     top_rows, bottom_rows = rows.add(top), rows.add(bottom)
     outline = rows.add(np.vstack([top, right_side, bottom[::-1], left_side]))
-    pose = rows.add(np.stack([ROWS[LEFT_EYE].mean(0), ROWS[RIGHT_EYE].mean(0), ROWS[CHIN], ROWS[30], ROWS[2], ROWS[14]]))
+    pose = rows.add(
+        np.stack([ROWS[LEFT_EYE].mean(0), ROWS[RIGHT_EYE].mean(0), ROWS[CHIN], ROWS[30], ROWS[2], ROWS[14]])
+    )
     result = Layout(np.empty(0), top_rows, bottom_rows, outline, pose)
     if kind == "n95":
         result.lines.append(side_straps(rows, top, bottom, 0.035))
@@ -252,7 +265,12 @@ class MaskShape:
 def _normals(points: np.ndarray) -> np.ndarray:
     """Unit normals (tangent turned by +90 degrees) along polylines of shape (..., n, 2)."""
     tangent = np.concatenate(
-        [points[..., 1:2, :] - points[..., :1, :], points[..., 2:, :] - points[..., :-2, :], points[..., -1:, :] - points[..., -2:-1, :]], -2
+        [
+            points[..., 1:2, :] - points[..., :1, :],
+            points[..., 2:, :] - points[..., :-2, :],
+            points[..., -1:, :] - points[..., -2:-1, :],
+        ],
+        -2,
     )
     normal = np.stack([tangent[..., 1], -tangent[..., 0]], -1)
     return normal / np.maximum(np.sqrt((normal**2).sum(-1, keepdims=True)), 1e-9)
@@ -320,8 +338,14 @@ def cartridge_parts(centres: np.ndarray, pose: Pose) -> list[Part]:
     facing = np.cos(np.minimum(np.radians(40) + side * np.arcsin(pose.yaw), np.pi / 2))
     axes = np.stack([radius * np.maximum(facing, 0.15), [radius, radius]], 1)
     glints = centres - pose.down * 0.35 * radius - pose.right * (side * 0.2 * axes[:, 0])[:, None]
-    rims, filters, highlights = ellipses(np.vstack([centres, centres, glints]), np.vstack([axes * 1.12, axes, axes * [0.35, 0.18]]), pose.roll).reshape(3, 2, -1, 2)
-    return [Part(e, "rim") for e in rims] + [Part(e, "filter") for e in filters] + [Part(e, "highlight") for e in highlights]
+    rims, filters, highlights = ellipses(
+        np.vstack([centres, centres, glints]), np.vstack([axes * 1.12, axes, axes * [0.35, 0.18]]), pose.roll
+    ).reshape(3, 2, -1, 2)
+    return (
+        [Part(e, "rim") for e in rims]
+        + [Part(e, "filter") for e in filters]
+        + [Part(e, "highlight") for e in highlights]
+    )
 
 
 DRAWING_ORDER = ("strap", "cord", "rim", "filter", "highlight", "valve", "slot")

@@ -150,10 +150,14 @@ class Calibration:
 
     def describe(self) -> str:
         if self.detected < MIN_DETECTIONS:
-            return (f"the detector found {self.detected} of {self.sampled} sampled faces, too few to measure where faces sit: "
-                    f"detector first (detect); if these are tight face crops (e.g. masked ones), say so with --landmarks tight")
-        return (f"the detector found {self.detected} of {self.sampled} sampled faces, {self.consistent} of them within the median "
-                f"face box {self.prior_box}: {'box prior first (tight)' if self.strategy == 'tight' else 'detector first (detect)'}")
+            return (
+                f"the detector found {self.detected} of {self.sampled} sampled faces, too few to measure where faces sit: "
+                f"detector first (detect); if these are tight face crops (e.g. masked ones), say so with --landmarks tight"
+            )
+        return (
+            f"the detector found {self.detected} of {self.sampled} sampled faces, {self.consistent} of them within the median "
+            f"face box {self.prior_box}: {'box prior first (tight)' if self.strategy == 'tight' else 'detector first (detect)'}"
+        )
 
 
 MIN_DETECTIONS = 5  # detections needed to trust a measured face box
@@ -211,13 +215,17 @@ def dlib_models() -> FaceModels:
     cnn = dlib.cnn_face_detection_model_v1(str(predictor_path("mmod_human_face_detector.dat")))
 
     def shape(model, gray: np.ndarray, box: np.ndarray) -> np.ndarray:
-        return np.array([(p.x, p.y) for p in model(gray, dlib.rectangle(*(int(round(v)) for v in box))).parts()], np.float32)
+        return np.array(
+            [(p.x, p.y) for p in model(gray, dlib.rectangle(*(int(round(v)) for v in box))).parts()], np.float32
+        )
 
     def detect(gray: np.ndarray, upsample: int) -> list[np.ndarray]:
         return [np.array([r.left(), r.top(), r.right(), r.bottom()], np.float64) for r in detector(gray, upsample)]
 
     def detect_cnn(rgb: np.ndarray) -> list[np.ndarray]:
-        return [np.array([d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()], np.float64) for d in cnn(rgb, 0)]
+        return [
+            np.array([d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()], np.float64) for d in cnn(rgb, 0)
+        ]
 
     return FaceModels(functools.partial(shape, predictor), detect, detect_cnn, functools.partial(shape, predictor_five))
 
@@ -269,7 +277,10 @@ class LandmarkFinder:
         h, w = gray.shape
         box = box_from_points(points)
         reason = implausible(points, w, h) or out_of_frame(points, box, w, h) or shape_problem(points)
-        if reason is None and box_response(self.predict(gray, box), shifted_fits(self.predict, gray, box), box) > LOCKED_RESPONSE:
+        if (
+            reason is None
+            and box_response(self.predict(gray, box), shifted_fits(self.predict, gray, box), box) > LOCKED_RESPONSE
+        ):
             reason = NOT_LOCKED
         return reason
 
@@ -314,7 +325,9 @@ class LandmarkFinder:
         (its prior box) is."""
         left, top, right, bottom = self.prior_box
         usual = ((right - left) * width + (bottom - top) * height) / 2
-        filling, prior = (min(MAX_CNN_UPSCALE, CNN_FACE_SIDE / max(side, 1.0)) for side in (0.8 * max(width, height), usual))
+        filling, prior = (
+            min(MAX_CNN_UPSCALE, CNN_FACE_SIDE / max(side, 1.0)) for side in (0.8 * max(width, height), usual)
+        )
         return [filling] if prior < 1.3 * filling else [filling, prior]
 
     def from_cnn(self, image: np.ndarray, gray: np.ndarray) -> Landmarks | str:

@@ -71,7 +71,11 @@ def camera_gain(image: np.ndarray) -> np.ndarray:
     A white mask should be about as bright as the brightest things in the photo, and tinted like
     them. A GAIN_SAMPLES x GAIN_SAMPLES grid of pixels is plenty for these statistics.
     """
-    sample = cv2.resize(image, (GAIN_SAMPLES, GAIN_SAMPLES), interpolation=cv2.INTER_NEAREST).reshape(-1, 3).astype(np.float32)
+    sample = (
+        cv2.resize(image, (GAIN_SAMPLES, GAIN_SAMPLES), interpolation=cv2.INTER_NEAREST)
+        .reshape(-1, 3)
+        .astype(np.float32)
+    )
     lum = sample @ np.float32([0.299, 0.587, 0.114])
     ranks = [int(0.9 * (len(lum) - 1)), int(0.98 * (len(lum) - 1))]
     high, white = np.partition(lum, ranks)[ranks]

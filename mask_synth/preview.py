@@ -22,18 +22,31 @@ from mfr.cli import ArgumentParser, one_line_errors
 from mfr.errors import ConfigError, DataError
 
 
-def contact_sheet(tiles: list[np.ndarray], columns: int, labels: list[str] | None = None, size: int | None = None) -> np.ndarray:
+def contact_sheet(
+    tiles: list[np.ndarray], columns: int, labels: list[str] | None = None, size: int | None = None
+) -> np.ndarray:
     """Tiles (RGB) in a grid, `columns` a row, each resized to `size` px (default: the first tile's) and optionally labelled."""
     size = size or tiles[0].shape[0]
     rows = -(-len(tiles) // columns)
     sheet = np.full((rows * size, columns * size, 3), 24, np.uint8)
     for i, tile in enumerate(tiles):
         r, c = divmod(i, columns)
-        tile = cv2.resize(tile, (size, size), interpolation=cv2.INTER_AREA if tile.shape[0] > size else cv2.INTER_LINEAR)
+        tile = cv2.resize(
+            tile, (size, size), interpolation=cv2.INTER_AREA if tile.shape[0] > size else cv2.INTER_LINEAR
+        )
         if labels and labels[i]:
             scale = size / 320
-            cv2.putText(tile, labels[i], (4, int(18 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 0), max(1, round(2 * scale)), cv2.LINE_AA)
-        sheet[r * size:(r + 1) * size, c * size:(c + 1) * size] = tile
+            cv2.putText(
+                tile,
+                labels[i],
+                (4, int(18 * scale) + 4),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                scale,
+                (255, 255, 0),
+                max(1, round(2 * scale)),
+                cv2.LINE_AA,
+            )
+        sheet[r * size : (r + 1) * size, c * size : (c + 1) * size] = tile
     return sheet
 
 
@@ -87,5 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             labels.append(f"{kind} {spec.texture}" if made == 0 else (spec.texture if spec.texture != "plain" else ""))
             made += 1
     write_atomic(args.sheet, encode(contact_sheet(tiles, args.per_type, labels, args.size), str(args.sheet)))
-    print(f"preview: {len(tiles)} results in {args.sheet}" + (f" ({skipped} images skipped: unreadable or no face)" if skipped else ""))
+    print(
+        f"preview: {len(tiles)} results in {args.sheet}"
+        + (f" ({skipped} images skipped: unreadable or no face)" if skipped else "")
+    )
     return 0

@@ -117,8 +117,13 @@ def part_colours(spec: MaskSpec, rng: np.random.Generator) -> dict[str, np.ndarr
     filt = np.asarray(FILTER_COLOURS[int(rng.integers(len(FILTER_COLOURS)))], np.float32)
     valve = base * 0.7
     return {
-        "cord": cord, "strap": strap, "rim": filt * 0.55, "filter": filt, "highlight": filt + (255 - filt) * 0.45,
-        "valve": valve, "slot": valve * 0.4,
+        "cord": cord,
+        "strap": strap,
+        "rim": filt * 0.55,
+        "filter": filt,
+        "highlight": filt + (255 - filt) * 0.45,
+        "valve": valve,
+        "slot": valve * 0.4,
     }
 
 
@@ -137,7 +142,7 @@ def _camera(gray: np.ndarray, landmarks: np.ndarray) -> tuple[float, float]:
     box = _box([landmarks[27:68]], 2, gray.shape[1], gray.shape[0])
     if box is None:
         return 0.0, 0.0
-    face = gray[box[1]:box[3], box[0]:box[2]]
+    face = gray[box[1] : box[3], box[0] : box[2]]
     return blur_sigma(face), noise_sigma(face)
 
 
@@ -171,7 +176,11 @@ def place(kind: str, landmark_bytes: bytes, photo_blur: float, width: int, heigh
     tw = 4 * int(min(max(math.dist(shape.top[-1], shape.top[0]) / step, 8), 320) // 4)
     th = 4 * int(min(max(float(np.sqrt(((shape.bottom - shape.top) ** 2).sum(1)).mean()) / step, 8), 240) // 4)
     parts = tuple(
-        (role, fill([part.polygon for part in shape.parts if part.role == role], grid) * np.float32(PART_OPACITY.get(role, 1.0)))
+        (
+            role,
+            fill([part.polygon for part in shape.parts if part.role == role], grid)
+            * np.float32(PART_OPACITY.get(role, 1.0)),
+        )
         for role in dict.fromkeys(part.role for part in shape.parts)  # parts of a role share a colour: one pass each
     )
     placement = Placement(grid, fill([shape.outline], grid), (u + 1) * (tw / 2) - 0.5, v * th - 0.5, (tw, th), parts)

@@ -126,7 +126,9 @@ def check_config(out_dir: Path, name: str, config: dict) -> None:
         changed = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
         if changed:
             detail = ", ".join(f"{k}: {stored.get(k)!r} there, {wanted.get(k)!r} now" for k in changed)
-            raise ConfigError(f"{out_dir} was made with other options ({detail}); rerun with the same options or use a new output folder")
+            raise ConfigError(
+                f"{out_dir} was made with other options ({detail}); rerun with the same options or use a new output folder"
+            )
         return
     write_atomic(path, json.dumps(wanted, indent=2, sort_keys=True) + "\n")
 
@@ -277,5 +279,9 @@ def summary(result: RunResult, name: str, statuses: tuple[str, ...]) -> str:
     for reason, n in result.reasons.most_common(10):
         lines.append(f"  failed x{n}: {reason}")
     if result.pending:
-        lines.append(f"  {result.pending} not processed yet" + (" (interrupted)" if result.interrupted else "") + ": rerun the same command to resume")
+        lines.append(
+            f"  {result.pending} not processed yet"
+            + (" (interrupted)" if result.interrupted else "")
+            + ": rerun the same command to resume"
+        )
     return "\n".join(lines)

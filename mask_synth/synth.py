@@ -81,7 +81,19 @@ class MaskJob:
 
     def config(self) -> dict:
         """The options that shape the outputs: a resumed run must use the same ones."""
-        keys = ("seed", "mix", "palette", "textures", "aligned", "landmarks", "prior_box", "keep_original", "match_camera", "image_format", "quality")
+        keys = (
+            "seed",
+            "mix",
+            "palette",
+            "textures",
+            "aligned",
+            "landmarks",
+            "prior_box",
+            "keep_original",
+            "match_camera",
+            "image_format",
+            "quality",
+        )
         return {k: getattr(self, k) for k in keys}
 
     def outputs(self, source: str) -> list[str]:
@@ -104,8 +116,16 @@ class MaskJob:
 
     def __call__(self, source: str) -> dict:
         record = {
-            "source": source, "identity": identity_of(source), "status": FAILED, "reason": None, "landmark_source": None,
-            "spec": None, "seed": image_seed(self.seed, source), "masked": None, "mask_map": None, "original": None,
+            "source": source,
+            "identity": identity_of(source),
+            "status": FAILED,
+            "reason": None,
+            "landmark_source": None,
+            "spec": None,
+            "seed": image_seed(self.seed, source),
+            "masked": None,
+            "mask_map": None,
+            "original": None,
         }
         path = Path(self.input_dir, source)
         try:
@@ -117,7 +137,10 @@ class MaskJob:
         except NoFaceError as error:
             return {**record, "reason": str(error)}
         rng = np.random.default_rng(record["seed"])
-        spec = replace(sample_spec(rng, kinds=self.mix, palette=self.palette, textures=self.textures), match_camera=self.match_camera)
+        spec = replace(
+            sample_spec(rng, kinds=self.mix, palette=self.palette, textures=self.textures),
+            match_camera=self.match_camera,
+        )
         result = render_mask(image, found.points, spec, seed=record["seed"])
 
         out = Path(self.output_dir)
@@ -128,8 +151,12 @@ class MaskJob:
         if original:
             write_atomic(out / original, path.read_bytes())
         record.update(
-            status=FALLBACK if found.source in FALLBACK_SOURCES else MASKED, landmark_source=found.source,
-            spec=spec.to_dict(), masked=masked, mask_map=mask_map, original=original,
+            status=FALLBACK if found.source in FALLBACK_SOURCES else MASKED,
+            landmark_source=found.source,
+            spec=spec.to_dict(),
+            masked=masked,
+            mask_map=mask_map,
+            original=original,
         )
         if self.save_landmarks:
             record["landmarks"] = np.round(found.points, 2).tolist()

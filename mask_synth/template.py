@@ -54,7 +54,7 @@ def _build() -> tuple[np.ndarray, np.ndarray]:
     t = np.linspace(0.0, np.pi, 17)
     c, s = np.cos(t), np.sin(t)
     pts[JAW, 0] = cx - half_w * np.sign(c) * np.abs(c) ** 0.8
-    pts[JAW, 1] = top + (chin_y - top) * s ** 0.9
+    pts[JAW, 1] = top + (chin_y - top) * s**0.9
     depth[JAW] = -28.0 + 30.0 * s**2  # cheeks recede, the chin comes forward
 
     # Brows: arcs about a third of the inter-ocular distance above each eye.

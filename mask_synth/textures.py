@@ -44,7 +44,9 @@ def noise_tile(smooth: bool) -> np.ndarray:
     rng = np.random.default_rng(2020 + smooth)
     if not smooth:
         return rng.standard_normal((TILE, TILE), np.float32)
-    field = cv2.resize(rng.standard_normal((TILE * 2 // 3, TILE * 2 // 3), np.float32), (TILE, TILE), interpolation=cv2.INTER_CUBIC)
+    field = cv2.resize(
+        rng.standard_normal((TILE * 2 // 3, TILE * 2 // 3), np.float32), (TILE, TILE), interpolation=cv2.INTER_CUBIC
+    )
     return field / field.std()
 
 
@@ -53,7 +55,7 @@ def noise_patch(rng: np.random.Generator, w: int, h: int, smooth: bool) -> np.nd
     if w > TILE or h > TILE:
         return _noise(rng, w, h, 1.5) if smooth else rng.standard_normal((h, w), np.float32)
     y, x = rng.integers(TILE - h + 1), rng.integers(TILE - w + 1)
-    return noise_tile(smooth)[y:y + h, x:x + w]
+    return noise_tile(smooth)[y : y + h, x : x + w]
 
 
 def pattern(spec: MaskSpec, rng: np.random.Generator, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -132,7 +134,11 @@ def relief(kind: str, w: int, h: int, variant: int = 0) -> np.ndarray:
     px_u, px_v = 2.0 / w, 1.0 / h
     if kind == "surgical":  # a product of a column (pleats, top and bottom bindings) and a row (side bindings)
         column = _pleats(v, variant, h) * np.where((v < 0.07) | (v > 0.93), 0.95, 1.0)
-        column *= 1 - 0.1 * np.exp(-(((v - 0.07) / max(px_v, 0.008)) ** 2)) - 0.1 * np.exp(-(((v - 0.93) / max(px_v, 0.008)) ** 2))
+        column *= (
+            1
+            - 0.1 * np.exp(-(((v - 0.07) / max(px_v, 0.008)) ** 2))
+            - 0.1 * np.exp(-(((v - 0.93) / max(px_v, 0.008)) ** 2))
+        )
         row = np.where(np.abs(u) > 0.93, 0.95, 1.0)
         wire = (np.abs(u) < 0.28) * (0.07 * np.exp(-(((v - 0.035) / max(px_v, 0.012)) ** 2)))
         shade = column * row + wire
@@ -141,7 +147,9 @@ def relief(kind: str, w: int, h: int, variant: int = 0) -> np.ndarray:
         shade = (0.8 + 0.22 * np.sqrt(dome)) * np.where(_border_pixels(u, v, w, h) < 2.5, 0.9, 1.0)
     elif kind == "kn95":
         seam = np.abs(u) / px_u  # pixels from the centre seam
-        row = (1 - 0.25 * np.exp(-((seam / 0.8) ** 2)) + 0.08 * np.exp(-(((seam - 1.8) / 0.8) ** 2))) * np.where(u < 0, 1.03, 0.97)
+        row = (1 - 0.25 * np.exp(-((seam / 0.8) ** 2)) + 0.08 * np.exp(-(((seam - 1.8) / 0.8) ** 2))) * np.where(
+            u < 0, 1.03, 0.97
+        )
         weld_row = np.exp(-(((v - 0.2) / max(px_v * 0.8, 0.01)) ** 2)) * 0.12
         pitch = max(3.0, w / 40)
         along = (u + 1) / px_u + v / px_v  # pixels along the border, whichever side

@@ -62,8 +62,14 @@ class AlignJob:
 
     def __call__(self, source: str) -> dict:
         record = {
-            "source": source, "identity": identity_of(source), "status": FAILED, "reason": None,
-            "landmark_source": None, "aligned": None, "transform": None, "landmarks": None,
+            "source": source,
+            "identity": identity_of(source),
+            "status": FAILED,
+            "reason": None,
+            "landmark_source": None,
+            "aligned": None,
+            "transform": None,
+            "landmarks": None,
         }
         try:
             image = read_rgb(Path(self.input_dir, source))
@@ -79,8 +85,11 @@ class AlignJob:
         (name,) = self.outputs(source)
         write_atomic(Path(self.output_dir, name), encode(aligned, name, self.quality))
         record.update(
-            status=FALLBACK if found.source in FALLBACK_SOURCES else ALIGNED, landmark_source=found.source, aligned=name,
-            transform=np.round(matrix, 6).tolist(), landmarks=np.round(apply_transform(matrix, found.points), 2).tolist(),
+            status=FALLBACK if found.source in FALLBACK_SOURCES else ALIGNED,
+            landmark_source=found.source,
+            aligned=name,
+            transform=np.round(matrix, 6).tolist(),
+            landmarks=np.round(apply_transform(matrix, found.points), 2).tolist(),
         )
         return record
 
@@ -110,9 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("input", type=Path, help="dataset folder: <identity>/<image>, deeper folders kept")
     parser.add_argument("output", type=Path, help="aligned dataset folder (created; a rerun resumes it)")
-    parser.add_argument("--size", type=int, default=TEMPLATE_SIZE, help="side of the aligned square crops (default 112)")
+    parser.add_argument(
+        "--size", type=int, default=TEMPLATE_SIZE, help="side of the aligned square crops (default 112)"
+    )
     add_landmark_option(parser)
-    parser.add_argument("--format", dest="image_format", choices=("same", "jpg", "png"), default="same", help="aligned image format")
+    parser.add_argument(
+        "--format", dest="image_format", choices=("same", "jpg", "png"), default="same", help="aligned image format"
+    )
     parser.add_argument("--quality", type=int, default=95, help="JPEG quality")
     parser.add_argument("--sheet", type=Path, default=None, help="also write a contact sheet PNG of aligned faces here")
     parser.add_argument("--sheet-count", type=int, default=96, help="faces on the contact sheet")

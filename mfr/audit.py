@@ -35,15 +35,19 @@ def percent(share: float) -> str:
 
 def side_figures(figures: dict) -> str:
     smallest, under = figures["smallest"], figures["under"]
-    return (f"median side {figures['median_side']:g} px, smallest {smallest['side']:g} px ({smallest['key']}); "
-            f"{under['count']:,} ({percent(under['share'])}) under {under['side']} px")
+    return (
+        f"median side {figures['median_side']:g} px, smallest {smallest['side']:g} px ({smallest['key']}); "
+        f"{under['count']:,} ({percent(under['share'])}) under {under['side']} px"
+    )
 
 
 def summary(report: dict) -> str:
     """The audit in a dozen lines; audit.json holds every group and key."""
     people, sizes, duplicates, seconds = report["identities"], report["sizes"], report["duplicates"], report["seconds"]
-    lines = [f"{report['root']}: {report['images']:,} images of {people['count']:,} identities, audited in {seconds['total']:.1f}s "
-             f"(read {seconds['read']:.1f}s with {counted(seconds['threads'], 'thread')}, compared {seconds['compare']:.1f}s)"]
+    lines = [
+        f"{report['root']}: {report['images']:,} images of {people['count']:,} identities, audited in {seconds['total']:.1f}s "
+        f"(read {seconds['read']:.1f}s with {counted(seconds['threads'], 'thread')}, compared {seconds['compare']:.1f}s)"
+    ]
     if report["left_out_twins"]:
         lines.append(f"  ({counted(report['left_out_twins'], 'masked twin')} left out: synthetic copies, not photos)")
     files = [f"{u['path']} ({u['reason']})" for u in report["unreadable"]]
@@ -57,12 +61,18 @@ def summary(report: dict) -> str:
         f"    names alike (one person spelt two ways? check): {listed([' = '.join(pair) for pair in people['similar_names']])}",
     ]
     (h0, h1), (w0, w1) = sizes["heights"], sizes["widths"]
-    shape = f"all {h0}x{w0}" if (h0, w0) == (h1, w1) else f"heights {h0} to {h1}, widths {w0} to {w1}; {side_figures(sizes)}"
+    shape = (
+        f"all {h0}x{w0}"
+        if (h0, w0) == (h1, w1)
+        else f"heights {h0} to {h1}, widths {w0} to {w1}; {side_figures(sizes)}"
+    )
     lines.append(f"  image sizes: {shape}")
     faces = report["source_faces"]
     if faces:
-        lines.append(f"  source faces ({Path(faces['manifest']).name}: {faces['faces']:,} aligned, {faces['not_aligned']:,} "
-                     f"sources not): each aligned from a square of {side_figures(faces)} (upsampled)")
+        lines.append(
+            f"  source faces ({Path(faces['manifest']).name}: {faces['faces']:,} aligned, {faces['not_aligned']:,} "
+            f"sources not): each aligned from a square of {side_figures(faces)} (upsampled)"
+        )
     pairs, side = duplicates["pairs"], duplicates["thumbnail"]
     photos = sum(len(group["keys"]) for group in duplicates["within"])
     merges = [f"{' = '.join(m['identities'])} ({m['shared_photos']})" for m in duplicates["merge_candidates"]]
@@ -75,7 +85,9 @@ def summary(report: dict) -> str:
         + listed(merges),
     ]
     if duplicates["blank"]:
-        lines.append(f"    {counted(duplicates['blank'], 'blank image')} (no pattern at {side}x{side}) compared by their pixels only")
+        lines.append(
+            f"    {counted(duplicates['blank'], 'blank image')} (no pattern at {side}x{side}) compared by their pixels only"
+        )
     return "\n".join(lines)
 
 
@@ -89,11 +101,21 @@ def main(argv: list[str] | None = None) -> int:
         "are the images' paths relative to DATASET; mfr.data.audit.photo_groups turns the groups into photo ids.",
     )
     parser.add_argument("dataset", type=Path, help="dataset folder (or .rec file)")
-    parser.add_argument("--out", type=Path, default=Path("audit.json"), help="where to write the audit (default ./audit.json)")
-    parser.add_argument("--threshold", type=float, default=THRESHOLD,
-                        help=f"thumbnail correlation above which two photos are near-duplicates (default {THRESHOLD})")
-    parser.add_argument("--small", type=int, default=SMALL, help=f"a side under this many pixels is small (default {SMALL})")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="decoding threads (default: the CPU count)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("audit.json"), help="where to write the audit (default ./audit.json)"
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=THRESHOLD,
+        help=f"thumbnail correlation above which two photos are near-duplicates (default {THRESHOLD})",
+    )
+    parser.add_argument(
+        "--small", type=int, default=SMALL, help=f"a side under this many pixels is small (default {SMALL})"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=os.cpu_count() or 1, help="decoding threads (default: the CPU count)"
+    )
     args = parser.parse_args(argv)
     if not 0 < args.threshold <= 1:
         parser.error(f"--threshold {args.threshold}: a correlation, in (0, 1]")

@@ -86,7 +86,9 @@ def bare_rows(args, backbone_cfg: dict) -> list[tuple[str, str, int | None, bool
     if own_map != configured_map:
         rows.append(("backbone", f"{name} at its own stride ({own_map[0]}x{own_map[1]} map)", None, False))
     prefix = "+ dilation:" if rows else f"{name} at"
-    rows.append(("bare", f"{prefix} output stride {stride} ({configured_map[0]}x{configured_map[1]} map)", stride, False))
+    rows.append(
+        ("bare", f"{prefix} output stride {stride} ({configured_map[0]}x{configured_map[1]} map)", stride, False)
+    )
     if not isinstance(configured.neck, nn.Identity):
         rows.append(("bare_neck", f"+ neck: 1x1 conv to {configured.channels} channels", stride, True))
     return rows
@@ -97,8 +99,11 @@ def synthetic_batch(args, device, source: int, target: int) -> dict:
         return torch.randint(0, 256, (n, 3, args.image_size, args.image_size), dtype=torch.uint8, device=device)
 
     return {
-        "source": {"image": images(source), "masked": images(source),
-                   "identity": torch.randint(0, args.classes, (source,), device=device)},
+        "source": {
+            "image": images(source),
+            "masked": images(source),
+            "identity": torch.randint(0, args.classes, (source,), device=device),
+        },
         "target": {"image": images(target), "mask": torch.randint(0, 2, (target,), device=device)},
     }
 
@@ -186,15 +191,22 @@ def check_args(args) -> None:
     check_backbone_name(args.backbone, key="--backbone")
     head_class(args.head, key="--head")
     # --batch: the full step splits it into faces, their twins and target images, at least one of each
-    for key, rule in (("--image-size", number(1, integer=True)), ("--batch", number(3, integer=True)),
-                      ("--target-share", number(0)), ("--classes", number(1, integer=True)),
-                      ("--steps", number(1, integer=True)), ("--warmup", number(0, integer=True))):
+    for key, rule in (
+        ("--image-size", number(1, integer=True)),
+        ("--batch", number(3, integer=True)),
+        ("--target-share", number(0)),
+        ("--classes", number(1, integer=True)),
+        ("--steps", number(1, integer=True)),
+        ("--warmup", number(0, integer=True)),
+    ):
         rule.check(key, getattr(args, key[2:].replace("-", "_")))
 
 
 @one_line_errors()
 def main(argv: list[str] | None = None) -> dict:
-    p = ArgumentParser(prog="python -m mfr.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(
+        prog="python -m mfr.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--backbone", default="resnet50")
     p.add_argument("--head", default="arcface")
     p.add_argument("--image-size", type=int, default=112)
@@ -226,20 +238,31 @@ def main(argv: list[str] | None = None) -> dict:
         r["added_seconds_per_step"] = None if before is None else r["seconds_per_step"] - before["seconds_per_step"]
     bare, full = steps["bare"], steps["full"]
     result = {
-        "device": name, "backbone": args.backbone, "image_size": args.image_size, "batch": args.batch,
-        "precision": precision, "compile": args.compile, "steps": steps,
+        "device": name,
+        "backbone": args.backbone,
+        "image_size": args.image_size,
+        "batch": args.batch,
+        "precision": precision,
+        "compile": args.compile,
+        "steps": steps,
         "full_over_bare_speed": full["images_per_s"] / bare["images_per_s"],
         "full_over_bare_memory": full["peak_memory_gib"] / bare["peak_memory_gib"] if device.type == "cuda" else None,
     }
-    print(f"mfr.bench on {name}: {args.backbone} {args.image_size}x{args.image_size}, batch {args.batch}, {precision}"
-          f"{', compiled' if args.compile else ''}")
+    print(
+        f"mfr.bench on {name}: {args.backbone} {args.image_size}x{args.image_size}, batch {args.batch}, {precision}"
+        f"{', compiled' if args.compile else ''}"
+    )
     print(f"{'step':<52}{'images/s':>10}{'ms/step':>10}{'+ms/step':>10}{'peak GiB':>10}")
     for r in steps.values():
         added = "" if r["added_seconds_per_step"] is None else f"{r['added_seconds_per_step'] * 1e3:+.1f}"
-        print(f"{r['label']:<52}{r['images_per_s']:>10.0f}{r['seconds_per_step'] * 1e3:>10.1f}{added:>10}"
-              f"{r['peak_memory_gib']:>10.2f}")
-    print(f"full / bare (the backbone as configured) speed: {result['full_over_bare_speed']:.3f}"
-          + (f", memory: {result['full_over_bare_memory']:.2f}x" if result["full_over_bare_memory"] else ""))
+        print(
+            f"{r['label']:<52}{r['images_per_s']:>10.0f}{r['seconds_per_step'] * 1e3:>10.1f}{added:>10}"
+            f"{r['peak_memory_gib']:>10.2f}"
+        )
+    print(
+        f"full / bare (the backbone as configured) speed: {result['full_over_bare_speed']:.3f}"
+        + (f", memory: {result['full_over_bare_memory']:.2f}x" if result["full_over_bare_memory"] else "")
+    )
     if not args.no_profile:
         result["profile"] = profile_table(full_fn, device)
         print("where the full step's time goes:\n" + result["profile"])

@@ -32,7 +32,9 @@ from mfr.runs import Run, find_runs, load_run, unfinished_runs
 from mfr.sweep import show
 
 # bookkeeping that differs between runs without being an experimental choice
-IGNORED = re.compile(r"^(paths|logger|hydra|sweep)\.|^(tags|ckpt_path|task_name)$|(^|\.)(dirpath|output_dir|save_dir|default_root_dir|cache_dir)$")
+IGNORED = re.compile(
+    r"^(paths|logger|hydra|sweep)\.|^(tags|ckpt_path|task_name)$|(^|\.)(dirpath|output_dir|save_dir|default_root_dir|cache_dir)$"
+)
 REPLICATE_KEYS = ("seed",)  # runs differing only in these are repeats of one cell
 CURVE_KEYS = ("train/loss",)  # drawn besides the chosen metrics
 
@@ -105,7 +107,9 @@ def all_metrics(runs: list[Run], first: list[str]) -> list[str]:
 
 # The refinement attention's health (mfr/models/attention_stats.py): the tables' columns right after the plotted
 # metrics, so a collapsed attention is seen beside the accuracies it produced.
-ATTENTION_METRICS = [f"val/attention/{k}" for k in ("entropy", "input_dependence", "mask_share_masked", "mask_share_unmasked")]
+ATTENTION_METRICS = [
+    f"val/attention/{k}" for k in ("entropy", "input_dependence", "mask_share_masked", "mask_share_unmasked")
+]
 
 
 def default_metrics(runs: list[Run]) -> list[str]:
@@ -118,8 +122,14 @@ def default_metrics(runs: list[Run]) -> list[str]:
 
 def label(keys: list[str], values: tuple, runs: list[Run]) -> str:
     """A cell's name for plots: the sweep's short flag names where it has them (refine=on da=off)."""
-    short = {key: name.removeprefix("sweep.flags.") for name, key in runs[0].config.items() if name.startswith("sweep.flags.")}
-    return "\n".join(f"{short.get(k, '.'.join(k.split('.')[-2:]))}={show(v)}" for k, v in zip(keys, values)) or "all runs"
+    short = {
+        key: name.removeprefix("sweep.flags.")
+        for name, key in runs[0].config.items()
+        if name.startswith("sweep.flags.")
+    }
+    return (
+        "\n".join(f"{short.get(k, '.'.join(k.split('.')[-2:]))}={show(v)}" for k, v in zip(keys, values)) or "all runs"
+    )
 
 
 # -- tables -----------------------------------------------------------------------------------------------
@@ -146,12 +156,16 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
 
 
 def write_tables(runs, keys, cell_keys, cells, metrics, out: Path, notes: list[str], plots: list[Path]) -> Path:
-    run_rows = [[r.name, *[show(r.config.get(k)) for k in keys], *[_num(r.metrics.get(m)) for m in metrics]] for r in runs]
+    run_rows = [
+        [r.name, *[show(r.config.get(k)) for k in keys], *[_num(r.metrics.get(m)) for m in metrics]] for r in runs
+    ]
     _write_csv(out / "comparison.csv", ["run", *keys, *metrics], run_rows)
     stats = [[c.stats(m) for m in metrics] for c in cells]
-    _write_csv(out / "comparison_cells.csv",
-               [*cell_keys, "runs", *[f"{m}_{s}" for m in metrics for s in ("mean", "std")]],
-               [[*map(show, c.values), len(c.runs), *[_num(x) for pair in row for x in pair]] for c, row in zip(cells, stats)])
+    _write_csv(
+        out / "comparison_cells.csv",
+        [*cell_keys, "runs", *[f"{m}_{s}" for m in metrics for s in ("mean", "std")]],
+        [[*map(show, c.values), len(c.runs), *[_num(x) for pair in row for x in pair]] for c, row in zip(cells, stats)],
+    )
     replicate = [k for k in keys if k in REPLICATE_KEYS]
     text = [
         f"# Comparison of {len(runs)} runs",
@@ -161,8 +175,10 @@ def write_tables(runs, keys, cell_keys, cells, metrics, out: Path, notes: list[s
         "",
         "## Cells: mean ± sample std over the runs of each cell (runs that differ only in seed)",
         "",
-        _markdown([*cell_keys, "runs", *metrics],
-                  [[*map(show, c.values), len(c.runs), *[_mean_std(*s) for s in row]] for c, row in zip(cells, stats)]),
+        _markdown(
+            [*cell_keys, "runs", *metrics],
+            [[*map(show, c.values), len(c.runs), *[_mean_std(*s) for s in row]] for c, row in zip(cells, stats)],
+        ),
         "",
         "## Runs",
         "",
@@ -199,7 +215,9 @@ def plot_cells(cells: list[Cell], labels: list[str], metrics: list[str], path: P
     return save_figure(fig, path)
 
 
-def plot_curves(runs: list[Run], run_labels: list[str], cell_of: list[int], metrics: list[str], path: Path) -> Path | None:
+def plot_curves(
+    runs: list[Run], run_labels: list[str], cell_of: list[int], metrics: list[str], path: Path
+) -> Path | None:
     """One panel per curve (train/loss, the chosen metrics), one line per run, coloured by its cell."""
     import matplotlib.pyplot as plt
 
@@ -216,8 +234,14 @@ def plot_curves(runs: list[Run], run_labels: list[str], cell_of: list[int], metr
             points = run.curves.get(key)
             if points:
                 steps, values = zip(*points)
-                ax.plot(steps, values, marker="o" if len(points) < 10 else None, markersize=3, color=colours(cell % 10),
-                        label=None if cell in seen else run_label.replace("\n", " "))
+                ax.plot(
+                    steps,
+                    values,
+                    marker="o" if len(points) < 10 else None,
+                    markersize=3,
+                    color=colours(cell % 10),
+                    label=None if cell in seen else run_label.replace("\n", " "),
+                )
                 seen.add(cell)
         ax.set_title(key)
         ax.set_xlabel("step")
@@ -249,7 +273,16 @@ def compare(runs: list[Run], out: Path, metrics: list[str] | None = None, notes:
     cell_of = [next(i for i, c in enumerate(cells) if r in c.runs) for r in runs]
     plots = [plot_cells(cells, labels, chosen, out / "cells.png")]
     plots.append(plot_curves(runs, [labels[i] for i in cell_of], cell_of, chosen, out / "curves.png"))
-    return write_tables(runs, keys, cell_keys, cells, all_metrics(runs, chosen + ATTENTION_METRICS), out, list(notes), [p for p in plots if p])
+    return write_tables(
+        runs,
+        keys,
+        cell_keys,
+        cells,
+        all_metrics(runs, chosen + ATTENTION_METRICS),
+        out,
+        list(notes),
+        [p for p in plots if p],
+    )
 
 
 @one_line_errors()
@@ -257,13 +290,25 @@ def main(argv: list[str] | None = None) -> None:
     parser = ArgumentParser(prog="python -m mfr.compare", description=__doc__.split("\n")[0].split(": ", 1)[1])
     parser.add_argument("paths", nargs="*", type=Path, help="run folders, sweep folders, logs/, W&B run folders")
     parser.add_argument("--out", type=Path, help="where to write the tables and plots (default: the first PATH)")
-    parser.add_argument("--metric", action="append", help="metric for the plots, first = headline (repeatable; default: val/<set>/acc)")
-    parser.add_argument("--wandb-project", help="also read the runs of ENTITY/PROJECT from the W&B API (needs wandb login)")
+    parser.add_argument(
+        "--metric", action="append", help="metric for the plots, first = headline (repeatable; default: val/<set>/acc)"
+    )
+    parser.add_argument(
+        "--wandb-project", help="also read the runs of ENTITY/PROJECT from the W&B API (needs wandb login)"
+    )
     parser.add_argument("--wandb-group", help="with --wandb-project: only this group (a sweep's name)")
-    parser.add_argument("--methods", action="store_true",
-                        help="lay the runs out as the paper's Table 4 (rows = methods, columns = metrics): table4.md/.csv")
-    parser.add_argument("--published", nargs="?", const="", metavar="FILE",
-                        help="with --methods: the papers' published figures beside ours (default experiments/published.yaml)")
+    parser.add_argument(
+        "--methods",
+        action="store_true",
+        help="lay the runs out as the paper's Table 4 (rows = methods, columns = metrics): table4.md/.csv",
+    )
+    parser.add_argument(
+        "--published",
+        nargs="?",
+        const="",
+        metavar="FILE",
+        help="with --methods: the papers' published figures beside ours (default experiments/published.yaml)",
+    )
     args = parser.parse_args(argv)
     if not args.paths and not args.wandb_project:
         parser.error("give at least one PATH or --wandb-project")
@@ -281,7 +326,9 @@ def main(argv: list[str] | None = None) -> None:
         from mfr.paper_table import PUBLISHED, load_published, methods_table
 
         out.mkdir(parents=True, exist_ok=True)
-        figures = None if args.published is None else load_published(Path(args.published) if args.published else PUBLISHED)
+        figures = (
+            None if args.published is None else load_published(Path(args.published) if args.published else PUBLISHED)
+        )
         report = methods_table(runs, chosen_metrics(runs, args.metric), figures, out)
     else:
         report = compare(runs, out, args.metric, notes)

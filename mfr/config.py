@@ -61,11 +61,23 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def number(minimum: float | None = None, *, above: float | None = None, below: float | None = None,
-           maximum: float | None = None, integer: bool = False, null: bool = False, auto: bool = False) -> Rule:
+def number(
+    minimum: float | None = None,
+    *,
+    above: float | None = None,
+    below: float | None = None,
+    maximum: float | None = None,
+    integer: bool = False,
+    null: bool = False,
+    auto: bool = False,
+) -> Rule:
     """A number (an integer with integer=True) in the given bounds; null and "auto" as well where asked."""
-    bounds = [(minimum, ">=", lambda v, b: v >= b), (above, ">", lambda v, b: v > b),
-              (below, "<", lambda v, b: v < b), (maximum, "<=", lambda v, b: v <= b)]
+    bounds = [
+        (minimum, ">=", lambda v, b: v >= b),
+        (above, ">", lambda v, b: v > b),
+        (below, "<", lambda v, b: v < b),
+        (maximum, "<=", lambda v, b: v <= b),
+    ]
     bounds = [(b, sign, ok) for b, sign, ok in bounds if b is not None]
 
     def test(value: Any) -> bool:
@@ -119,8 +131,11 @@ MODEL = {  # model.method: mfr.methods.method_name
 BACKBONE = {
     "channels": number(1, integer=True),
     "output_stride": one_of(None, 8, 16, 32),
-    "pretrained": Rule(lambda value: value is False, "false (mfr never downloads weights: save them to a file and set "
-                                                     "model.backbone.checkpoint=/path/to/weights.pth)"),
+    "pretrained": Rule(
+        lambda value: value is False,
+        "false (mfr never downloads weights: save them to a file and set "
+        "model.backbone.checkpoint=/path/to/weights.pth)",
+    ),
     "drop_path_rate": number(0, below=1),
 }
 REFINE = {
@@ -186,7 +201,9 @@ def check_model_parts(model: Mapping) -> None:
     check_section(model.get("loss"), "model.loss", LOSS)
     twins = model.get("masked_twins", True)
     if model["da"]["enabled"] and not twins:
-        raise ConfigError("model.da.enabled=true needs model.masked_twins=true (the synthetic pairs are its source domain)")
+        raise ConfigError(
+            "model.da.enabled=true needs model.masked_twins=true (the synthetic pairs are its source domain)"
+        )
     if model["refine"]["enabled"] and model["loss"]["attention"] > 0 and not twins:
         raise ConfigError("model.loss.attention>0 needs model.masked_twins=true (it compares each face with its twin)")
 
@@ -203,8 +220,10 @@ def check_head_class(head: Mapping) -> None:
             raise ConfigError(f"head.{key} is not a setting of head {head['name']}; allowed: {', '.join(arguments)}")
     limit = cls.margin_limit
     if "margin" in head and limit is not None and not 0 <= head["margin"] < limit:
-        raise ConfigError(f"head.margin={show(head['margin'])}; allowed: a number >= 0 and < {limit:.4g} for "
-                          f"{head['name']} (there a face on its class centre scores no higher than an unrelated class)")
+        raise ConfigError(
+            f"head.margin={show(head['margin'])}; allowed: a number >= 0 and < {limit:.4g} for "
+            f"{head['name']} (there a face on its class centre scores no higher than an unrelated class)"
+        )
 
 
 def check_backbone_name(model: Mapping) -> None:
@@ -232,7 +251,9 @@ def check_focusface(model: Mapping, head: Mapping, optim: Mapping) -> None:
     if not model["masked_twins"]:
         raise ConfigError("model.masked_twins=false: FocusFace trains on each face with its masked twin; set it true")
     if not isinstance(model.get("focusface"), Mapping):
-        raise ConfigError("model.focusface is missing: method focusface needs its settings (configs/experiment/focusface.yaml)")
+        raise ConfigError(
+            "model.focusface is missing: method focusface needs its settings (configs/experiment/focusface.yaml)"
+        )
     check_section(model["focusface"], "model.focusface", FOCUSFACE)
     check_optim(optim)
     check_section(head, "head", HEAD)
@@ -275,16 +296,29 @@ DATA = {
     "pin_memory": BOOLEAN,
     "use_target": BOOLEAN,
     "max_per_identity": number(1, integer=True, null=True),
-    **{key: number(1, integer=True) for key in ("identities", "images_per_identity", "target_identities",
-                                                "target_images_per_identity", "val_identities", "val_pairs")},
+    **{
+        key: number(1, integer=True)
+        for key in (
+            "identities",
+            "images_per_identity",
+            "target_identities",
+            "target_images_per_identity",
+            "val_identities",
+            "val_pairs",
+        )
+    },
     "val_images_per_identity": number(2, integer=True),  # a genuine pair needs two
 }
 AUGMENT = {key: PROBABILITY for key in ("flip", "color", "blur", "low_res", "crop")}
 TRAINER = {
-    "max_epochs": Rule(lambda v: isinstance(v, int) and not isinstance(v, bool) and (v >= 1 or v == -1),
-                       "an integer >= 1, or -1 (no limit) with trainer.max_steps > 0"),
-    "max_steps": Rule(lambda v: isinstance(v, int) and not isinstance(v, bool) and (v >= 1 or v == -1),
-                      "an integer >= 1, or -1 (trainer.max_epochs decides)"),
+    "max_epochs": Rule(
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and (v >= 1 or v == -1),
+        "an integer >= 1, or -1 (no limit) with trainer.max_steps > 0",
+    ),
+    "max_steps": Rule(
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and (v >= 1 or v == -1),
+        "an integer >= 1, or -1 (trainer.max_epochs decides)",
+    ),
     "check_val_every_n_epoch": number(1, integer=True, null=True),
     "val_check_interval": number(above=0, null=True),
     "log_every_n_steps": number(1, integer=True),
@@ -308,8 +342,10 @@ def check_data(data: Mapping | None) -> None:
 def check_trainer(trainer: Mapping) -> None:
     check_section(trainer, "trainer", TRAINER)
     if trainer.get("max_epochs") == -1 and trainer.get("max_steps", -1) == -1:
-        raise ConfigError("trainer.max_epochs=-1 with trainer.max_steps=-1 would train forever; "
-                          "allowed: an integer >= 1 for either")
+        raise ConfigError(
+            "trainer.max_epochs=-1 with trainer.max_steps=-1 would train forever; "
+            "allowed: an integer >= 1 for either"
+        )
 
 
 def check_train_config(cfg: Mapping) -> None:

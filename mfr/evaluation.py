@@ -42,9 +42,14 @@ def build_embedder(cfg: DictConfig) -> tuple[Embedder, dict]:
         embedder = ModuleEmbedder.from_checkpoint(cfg.ckpt_path, flip=cfg.embedding.flip, device=cfg.embedding.device)
         hp = embedder.module.hparams
         face_model = (hp.get("teacher") or hp)["model"]  # SRT embeds with its frozen teacher's trunk
-        return embedder, {"checkpoint": str(Path(cfg.ckpt_path).resolve()), "method": method_name(hp.model),
-                          "backbone": face_model["backbone"]["name"], "image_size": embedder.image_size,
-                          "device": str(embedder.device), "bf16": embedder.bf16}
+        return embedder, {
+            "checkpoint": str(Path(cfg.ckpt_path).resolve()),
+            "method": method_name(hp.model),
+            "backbone": face_model["backbone"]["name"],
+            "image_size": embedder.image_size,
+            "device": str(embedder.device),
+            "bf16": embedder.bf16,
+        }
     if model_embedder:
         embedder = hydra.utils.instantiate(model_embedder)
         return embedder, {"embedder": model_embedder["_target_"], "device": "cpu"}
@@ -54,7 +59,9 @@ def build_embedder(cfg: DictConfig) -> tuple[Embedder, dict]:
 def build_sets(cfg: DictConfig) -> list[VerificationSet]:
     data = cfg.get("data")
     if not data:
-        raise ConfigError("no benchmark chosen: data=mfr2 (or mlfw, lfw, a training data config), or benchmark=[mfr2,mlfw]")
+        raise ConfigError(
+            "no benchmark chosen: data=mfr2 (or mlfw, lfw, a training data config), or benchmark=[mfr2,mlfw]"
+        )
     if "_target_" in data:  # a training data config: the very sets training validates on
         with open_dict(data):
             data.use_target = False  # the target domain only trains
@@ -100,16 +107,21 @@ def evaluate(cfg: DictConfig) -> dict:
     json_path = write_atomic(out / "results.json", json.dumps(payload, indent=1))
     plots = {name: write_plots(r, out / "plots") for name, r in results.items()} if cfg.plots else {}
     log_results(cfg, results, plots)
-    print(f"mfr.evaluate: {describe(model_info)}, flip TTA {'on' if emb_cfg.flip else 'off'}, "
-          f"{payload['wall_time_s']:.0f}s\n\n{format_tables(results)}\n\nresults: {json_path}"
-          + (f"\nplots: {out / 'plots'}" if plots else ""), flush=True)
+    print(
+        f"mfr.evaluate: {describe(model_info)}, flip TTA {'on' if emb_cfg.flip else 'off'}, "
+        f"{payload['wall_time_s']:.0f}s\n\n{format_tables(results)}\n\nresults: {json_path}"
+        + (f"\nplots: {out / 'plots'}" if plots else ""),
+        flush=True,
+    )
     return payload
 
 
 def describe(model_info: dict) -> str:
     if "checkpoint" in model_info:
-        return f"{model_info['checkpoint']} ({model_info['method']}, {model_info['backbone']}, {model_info['image_size']}px, " \
-               f"{model_info['device']}{', bf16' if model_info['bf16'] else ''})"
+        return (
+            f"{model_info['checkpoint']} ({model_info['method']}, {model_info['backbone']}, {model_info['image_size']}px, "
+            f"{model_info['device']}{', bf16' if model_info['bf16'] else ''})"
+        )
     return f"{model_info['embedder'].rsplit('.', 1)[-1]} (off the shelf, no training)"
 
 

@@ -37,4 +37,3 @@ def _module_of(model: dict):
 def module_class(model: dict) -> type:
     """The LightningModule class `model.method` names."""
     return getattr(_module_of(model), METHODS[method_name(model)].split(":")[1])
-

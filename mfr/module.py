@@ -44,7 +44,9 @@ class MaskedFaceModule(pl.LightningModule):
         head = dict(head)
         self.head = build_head(head.pop("name"), model["embedding_size"], num_classes, **head)
         da = model["da"]
-        self.discriminator = MaskDiscriminator(model["embedding_size"], da["hidden"], da["normalize"]) if da["enabled"] else None
+        self.discriminator = (
+            MaskDiscriminator(model["embedding_size"], da["hidden"], da["normalize"]) if da["enabled"] else None
+        )
         self.masked_twins = model["masked_twins"]
         self.loss_weights = model["loss"]
         self.da_cfg = da
@@ -112,7 +114,9 @@ class MaskedFaceModule(pl.LightningModule):
             terms.update(self.attention_figures(source, attention[: 2 * n] if self.masked_twins else attention[:n], n))
             weights = self.loss_weights
             if self.masked_twins and weights["attention"] > 0:
-                terms["attention"] = attention_score_loss(attention[:n], attention[n : 2 * n], weights["attention_target"])
+                terms["attention"] = attention_score_loss(
+                    attention[:n], attention[n : 2 * n], weights["attention_target"]
+                )
                 loss = loss + weights["attention"] * terms["attention"]
 
         if self.discriminator is not None:
@@ -158,5 +162,7 @@ class MaskedFaceModule(pl.LightningModule):
 
     def configure_optimizers(self):
         optimizer = build_optimizer(self.parameters(), **self.hparams.optim["optimizer"])
-        scheduler = build_scheduler(optimizer, int(self.trainer.estimated_stepping_batches), **self.hparams.optim["scheduler"])
+        scheduler = build_scheduler(
+            optimizer, int(self.trainer.estimated_stepping_batches), **self.hparams.optim["scheduler"]
+        )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

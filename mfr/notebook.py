@@ -21,8 +21,14 @@ from mfr.runs import newest_checkpoint, run_config, run_of_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 # a quick demo run for a notebook with nothing else to show: small faces, a few hundred steps on a CPU
-QUICK_DEMO = ["data.identities=60", "data.target_identities=30", "data.val_identities=30", "trainer.max_epochs=6",
-              "trainer.check_val_every_n_epoch=6", "logger=csv"]
+QUICK_DEMO = [
+    "data.identities=60",
+    "data.target_identities=30",
+    "data.val_identities=30",
+    "trainer.max_epochs=6",
+    "trainer.check_val_every_n_epoch=6",
+    "logger=csv",
+]
 
 
 def logs_dir() -> Path:
@@ -72,8 +78,14 @@ def evaluate_checkpoint(ckpt: Path, out: Path) -> dict:
 
     from mfr.evaluation import evaluate
 
-    overrides = [f"ckpt_path={Path(ckpt).resolve()}", f"paths.root_dir={ROOT}", f"paths.output_dir={out}", "logger=none",
-                 "embedding.cache_dir=null", "embedding.num_workers=0"]
+    overrides = [
+        f"ckpt_path={Path(ckpt).resolve()}",
+        f"paths.root_dir={ROOT}",
+        f"paths.output_dir={out}",
+        "logger=none",
+        "embedding.cache_dir=null",
+        "embedding.num_workers=0",
+    ]
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
         cfg = compose(config_name="eval", overrides=overrides)
     data = OmegaConf.to_container(run_config(run_of_checkpoint(ckpt)).data, resolve=True)

@@ -10,8 +10,14 @@ from mfr.config import OPTIMIZERS, SCHEDULES
 from mfr.errors import ConfigError
 
 
-def build_optimizer(params, name: str = "sgd", lr: float = 0.1, weight_decay: float = 5e-4, momentum: float = 0.9,
-                    fused: bool | None = None) -> torch.optim.Optimizer:
+def build_optimizer(
+    params,
+    name: str = "sgd",
+    lr: float = 0.1,
+    weight_decay: float = 5e-4,
+    momentum: float = 0.9,
+    fused: bool | None = None,
+) -> torch.optim.Optimizer:
     """`fused=None` uses the fused CUDA kernels when the parameters live on a GPU."""
     params = [p for p in params if p.requires_grad]
     if fused is None:

@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("out", help="output folder (a stopped run resumes when given the same options)")
     parser.add_argument("--twins", help="mask_synth output for SOURCE: its masked twins are packed and linked")
     parser.add_argument("--size", type=int, default=112, help="image side in pixels (default 112; others are resized)")
-    parser.add_argument("--shard-size", type=int, default=16384, help="images per shard file (default 16384, 600 MB at 112 px)")
+    parser.add_argument(
+        "--shard-size", type=int, default=16384, help="images per shard file (default 16384, 600 MB at 112 px)"
+    )
     parser.add_argument("--threads", type=int, default=0, help="decoding threads (default: one per core)")
     parser.add_argument("--to", choices=("pack", "folders"), default="pack", help="folders: unpack a RecordIO file")
     return parser
@@ -45,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     threads = args.threads or os.cpu_count() or 1
     out = write_pack(table, args.out, args.size, args.shard_size, threads, source=os.path.abspath(args.source))
     packed = read_pack(out)
-    print(f"packed {len(packed)} of {len(table)} images ({len(table.names)} identities) into {out} in {time.time() - started:.0f}s")
+    print(
+        f"packed {len(packed)} of {len(table)} images ({len(table.names)} identities) into {out} in {time.time() - started:.0f}s"
+    )
     return 0
 
 

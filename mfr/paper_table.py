@@ -61,16 +61,20 @@ def group_by_method(runs: list[Run]) -> dict[str, list[Run]]:
     on everything but the seed."""
     unnamed = [r.source for r in runs if experiment_of(r) is None]
     if unnamed:
-        raise DataError(f"{unnamed[0]}: the run does not record its experiment (.hydra/hydra.yaml, or experiment_name in "
-                        f"a W&B config); --methods needs runs of python -m mfr.fit experiment=NAME")
+        raise DataError(
+            f"{unnamed[0]}: the run does not record its experiment (.hydra/hydra.yaml, or experiment_name in "
+            f"a W&B config); --methods needs runs of python -m mfr.fit experiment=NAME"
+        )
     groups: dict[str, list[Run]] = {}
     for run in runs:
         groups.setdefault(experiment_of(run), []).append(run)
     for name, members in groups.items():
         differ = [k for k in differing_keys(members) if k not in REPLICATE_KEYS]
         if differ:
-            raise DataError(f"runs of experiment {name} differ in {', '.join(differ)}: they are not one method; "
-                            f"compare them without --methods")
+            raise DataError(
+                f"runs of experiment {name} differ in {', '.join(differ)}: they are not one method; "
+                f"compare them without --methods"
+            )
     order = list(METHODS)
     return dict(sorted(groups.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order), kv[0])))
 
@@ -84,12 +88,16 @@ def load_published(path: Path = PUBLISHED) -> list[Figure]:
     for i, entry in enumerate(data.get("figures") or []):
         missing = [k for k in FIGURE_KEYS if not isinstance(entry, dict) or entry.get(k) in (None, "")]
         if missing:
-            raise DataError(f"{path}: figures[{i}] lacks {', '.join(missing)} (each figure needs {', '.join(FIGURE_KEYS)})")
+            raise DataError(
+                f"{path}: figures[{i}] lacks {', '.join(missing)} (each figure needs {', '.join(FIGURE_KEYS)})"
+            )
         try:
             value = float(entry["value"])
         except (TypeError, ValueError):
             raise DataError(f"{path}: figures[{i}].value={entry['value']!r} is not a number") from None
-        figures.append(Figure(str(entry["method"]), str(entry["benchmark"]), str(entry["metric"]), value, str(entry["source"])))
+        figures.append(
+            Figure(str(entry["method"]), str(entry["benchmark"]), str(entry["metric"]), value, str(entry["source"]))
+        )
     return figures
 
 
@@ -123,8 +131,12 @@ def methods_table(runs: list[Run], metrics: list[str], figures: list[Figure] | N
         *["| " + " | ".join(row) + " |" for row in rows],
     ]
     if figures:
-        lines += ["", "Published figures (on the papers' benchmarks, not comparable to demo data):", "",
-                  *[f"[{i + 1}] {s}" for i, s in enumerate(sources)]]
+        lines += [
+            "",
+            "Published figures (on the papers' benchmarks, not comparable to demo data):",
+            "",
+            *[f"[{i + 1}] {s}" for i, s in enumerate(sources)],
+        ]
         if unplaced:
             lines.append(f"(no runs here of {', '.join(unplaced)}, whose published figures are therefore not shown)")
     return write_atomic(out / "table4.md", "\n".join(lines) + "\n")

@@ -143,11 +143,15 @@ def finish_wandb(loggers: list) -> None:
 
 
 def report(cfg: DictConfig, summary: dict) -> None:
-    lines = [f"mfr.fit finished in {summary['wall_time_s']:.0f}s, {summary['global_step']} steps on {summary['device']}"]
+    lines = [
+        f"mfr.fit finished in {summary['wall_time_s']:.0f}s, {summary['global_step']} steps on {summary['device']}"
+    ]
     for key in sorted(summary["metrics"]):
         if key.endswith("/acc") and key.count("/") == 2:  # val/<set>/acc: each set's headline, not its protocols
             std = summary["metrics"].get(key + "_std", float("nan"))
-            lines.append(f"  {key:<28} {summary['metrics'][key]:.4f} ± {std:.4f}  (verification accuracy, ± over its folds)")
+            lines.append(
+                f"  {key:<28} {summary['metrics'][key]:.4f} ± {std:.4f}  (verification accuracy, ± over its folds)"
+            )
     teacher = summary.get("teacher", {}).get("metrics", {})
     for key in sorted(k for k in teacher if k.endswith("/acc") and k.count("/") == 2):
         lines.append(f"  {key:<28} {teacher[key]:.4f}           (the frozen face model of stage 1, without the EUM)")
@@ -165,10 +169,14 @@ def attention_summary(metrics: dict[str, float]) -> list[str]:
     stats = {k.removeprefix("val/attention/"): v for k, v in metrics.items() if k.startswith("val/attention/")}
     if "entropy" not in stats:
         return []
-    lines = [f"  attention: row entropy {stats['entropy']:.3f} nats, top share {stats['top_share']:.3f}, "
-             f"input dependence {stats['input_dependence']:.3f}, gamma {stats['gamma']:.3f}"]
+    lines = [
+        f"  attention: row entropy {stats['entropy']:.3f} nats, top share {stats['top_share']:.3f}, "
+        f"input dependence {stats['input_dependence']:.3f}, gamma {stats['gamma']:.3f}"
+    ]
     if "mask_share_masked" in stats:
-        lines.append(f"  attention on mask cells: {stats['mask_share_masked']:.3f} for masked twins vs "
-                     f"{stats['mask_share_unmasked']:.3f} for their unmasked originals")
+        lines.append(
+            f"  attention on mask cells: {stats['mask_share_masked']:.3f} for masked twins vs "
+            f"{stats['mask_share_unmasked']:.3f} for their unmasked originals"
+        )
     warning = collapse_warning(stats)
     return lines + ([f"  {warning}"] if warning else [])

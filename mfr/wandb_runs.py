@@ -70,7 +70,12 @@ def _curves(rows: list[dict]) -> dict[str, list[tuple[int, float]]]:
     for row in rows:
         step = _step(row)
         for key, value in row.items():
-            if step is not None and not key.startswith("_") and key not in STEP_KEYS and isinstance(value, (int, float)):
+            if (
+                step is not None
+                and not key.startswith("_")
+                and key not in STEP_KEYS
+                and isinstance(value, (int, float))
+            ):
                 curves.setdefault(key, []).append((step, float(value)))
     return curves
 
@@ -113,6 +118,13 @@ def load_online_runs(project: str, group: str | None = None) -> list[Run]:
     runs = []
     for r in wandb.Api().runs(project, filters=filters):
         config = {k: v for k, v in r.config.items() if not k.startswith("_")}
-        runs.append(Run(r.name, f"wandb:{'/'.join(r.path)}", flatten(config), _final_metrics(dict(r.summary)),
-                        _curves(list(r.scan_history()))))
+        runs.append(
+            Run(
+                r.name,
+                f"wandb:{'/'.join(r.path)}",
+                flatten(config),
+                _final_metrics(dict(r.summary)),
+                _curves(list(r.scan_history())),
+            )
+        )
     return runs

@@ -36,7 +36,9 @@ def decoded_colour(image: np.ndarray) -> tuple[int, ...]:
     return tuple(int(round(c / 10.0)) * 10 for c in image.reshape(-1, 3).mean(0))
 
 
-def write_identity_folders(root: Path, identities: int = 3, per_identity: int = 2, masked: int = 0, ext: str = ".png") -> Path:
+def write_identity_folders(
+    root: Path, identities: int = 3, per_identity: int = 2, masked: int = 0, ext: str = ".png"
+) -> Path:
     for i in range(identities):
         for j in range(per_identity):
             write_image(root / f"id{i:02d}" / f"{j:03d}{ext}", face(i, j, masked))
@@ -57,8 +59,14 @@ def write_twins(source_root: Path, twins_dir: Path, failed: tuple[str, ...] = ()
     lines = []
     for path in sorted(source_root.rglob("*.png")):
         source = path.relative_to(source_root).as_posix()
-        record = {"source": source, "identity": source.split("/")[0], "status": "failed", "reason": "no face found",
-                  "masked": None, "mask_map": None}
+        record = {
+            "source": source,
+            "identity": source.split("/")[0],
+            "status": "failed",
+            "reason": "no face found",
+            "masked": None,
+            "mask_map": None,
+        }
         if source not in failed:
             i, j = int(path.parent.name[2:]), int(path.stem)
             write_image(twins_dir / "masked" / source, face(i, j, 1))

@@ -23,7 +23,12 @@ class StandIn:
     to it (elsewhere a tiny, implausible shape), the detectors return the boxes they are given."""
 
     def __init__(self, true_box, detections=(), upsampled=(), cnn=(), near=0.5):
-        self.true_box, self.detections, self.upsampled, self.calls = np.asarray(true_box, float), list(detections), list(upsampled), []
+        self.true_box, self.detections, self.upsampled, self.calls = (
+            np.asarray(true_box, float),
+            list(detections),
+            list(upsampled),
+            [],
+        )
         self.cnn, self.near = list(cnn), near
 
     def predict(self, gray, box):
@@ -44,7 +49,11 @@ class StandIn:
 
 
 def finder(stand_in, strategy="tight", prior_box=TIGHT_CROP_BOX):
-    return LandmarkFinder(strategy, prior_box, predict=stand_in.predict, detect=stand_in.detect, detect_cnn=stand_in.detect_cnn,
-                          predict_five=stand_in.predict_five)
-
-
+    return LandmarkFinder(
+        strategy,
+        prior_box,
+        predict=stand_in.predict,
+        detect=stand_in.detect,
+        detect_cnn=stand_in.detect_cnn,
+        predict_five=stand_in.predict_five,
+    )

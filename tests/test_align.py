@@ -18,7 +18,9 @@ from mfr.align import main as align_main
 from mfr.data.demo_faces import draw_face, sample_identity, sample_shot
 
 RMFD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rmfd_subset" / "AFDB_face_dataset"
-needs_rmfd = pytest.mark.skipif(not RMFD.is_dir(), reason="the real RMFD subset (../shared/data/rmfd_subset) is not here")
+needs_rmfd = pytest.mark.skipif(
+    not RMFD.is_dir(), reason="the real RMFD subset (../shared/data/rmfd_subset) is not here"
+)
 
 
 def similarity(scale: float, angle: float, shift) -> np.ndarray:
@@ -39,7 +41,11 @@ def test_similarity_transform_is_the_least_squares_fit_and_never_reflects():
     best = similarity_transform(src, dst)
     error = lambda m: ((apply_transform(m, src) - dst) ** 2).sum()  # noqa: E731
     for _ in range(200):  # no nearby similarity does better
-        nudged = similarity(np.hypot(*best[:, 0]) * rng.uniform(0.98, 1.02), np.arctan2(best[1, 0], best[0, 0]) + rng.normal(0, 0.02), best[:, 2] + rng.normal(0, 0.3, 2))
+        nudged = similarity(
+            np.hypot(*best[:, 0]) * rng.uniform(0.98, 1.02),
+            np.arctan2(best[1, 0], best[0, 0]) + rng.normal(0, 0.02),
+            best[:, 2] + rng.normal(0, 0.3, 2),
+        )
         assert error(nudged) >= error(best) - 1e-9
     mirrored = src * [-1, 1]
     assert np.linalg.det(similarity_transform(src, mirrored)[:, :2]) > 0
@@ -113,17 +119,29 @@ class OnlyTheCnnFindsIt(AlignJob):
 
         def predict(gray, box):
             points = self.truth[gray.tobytes()]
-            return points if box_iou(np.asarray(box, float), box_from_points(points)) > 0.6 else face_in(np.asarray(box, float))
+            return (
+                points
+                if box_iou(np.asarray(box, float), box_from_points(points)) > 0.6
+                else face_in(np.asarray(box, float))
+            )
 
-        self._finder = LandmarkFinder("detect", (0.0, 0.0, 0.3, 0.3), predict=predict, detect=detect, detect_cnn=detect_cnn,
-                                      predict_five=lambda gray, box: predict(gray, box)[FIVE_POINT_ROWS])
+        self._finder = LandmarkFinder(
+            "detect",
+            (0.0, 0.0, 0.3, 0.3),
+            predict=predict,
+            detect=detect,
+            detect_cnn=detect_cnn,
+            predict_five=lambda gray, box: predict(gray, box)[FIVE_POINT_ROWS],
+        )
 
 
 def test_the_cnn_path_is_recorded_in_the_manifest(tmp_path):
     root, out = tmp_path / "photos", tmp_path / "aligned"
     truth = write_photos(root, 2)
-    OnlyTheCnnFindsIt.truth = {cv2.cvtColor(np.frombuffer(k, np.uint8).reshape(160, 160, 3), cv2.COLOR_RGB2GRAY).tobytes(): v
-                               for k, v in truth.items()}
+    OnlyTheCnnFindsIt.truth = {
+        cv2.cvtColor(np.frombuffer(k, np.uint8).reshape(160, 160, 3), cv2.COLOR_RGB2GRAY).tobytes(): v
+        for k, v in truth.items()
+    }
     result = runner.run(OnlyTheCnnFindsIt(str(root), str(out)), list_images(root)[0], out, progress=False)
     assert result.statuses == {"aligned": 2}
     for record in runner.load_records(out).values():
@@ -141,9 +159,14 @@ def test_a_picture_of_noise_has_no_face_for_either_tool(tmp_path, capsys):
     assert mask_synth_main([str(root), str(tmp_path / "masked"), "--quiet"]) == 0
     for out in ("aligned", "masked"):
         (record,) = runner.load_records(tmp_path / out).values()
-        assert record["status"] == "failed" and record["reason"].startswith("no face: detector: no face detected; cnn: no face detected")
+        assert record["status"] == "failed" and record["reason"].startswith(
+            "no face: detector: no face detected; cnn: no face detected"
+        )
     printed = capsys.readouterr().out
-    assert "align: 1 images: 0 aligned, 0 fallback, 1 failed" in printed and "mask_synth: 1 images: 0 masked, 0 fallback, 1 failed" in printed
+    assert (
+        "align: 1 images: 0 aligned, 0 fallback, 1 failed" in printed
+        and "mask_synth: 1 images: 0 masked, 0 fallback, 1 failed" in printed
+    )
 
 
 @needs_rmfd

@@ -74,11 +74,26 @@ def test_attention_score_loss_with_the_unmasked_map_as_target_moves_only_the_mas
 # A short demo run (56px faces, a 7x7 map as in the demo preset, small everything else): long enough for the
 # paper's formulation (q.k logits, L_a on both maps) to collapse to one corner for every face.
 SHORT_RUN = [
-    "data.identities=40", "data.images_per_identity=6", "data.target_identities=10", "data.target_images_per_identity=4",
-    "data.val_identities=20", "data.val_images_per_identity=4", "data.val_pairs=100", "data.batch_size=16",
-    "data.target_batch_size=8", "data.num_workers=0", "data.generate_workers=1", "model.embedding_size=64",
-    "model.backbone.channels=64", "trainer.max_epochs=5", "trainer.check_val_every_n_epoch=5", "trainer.accelerator=cpu",
-    "~callbacks.progress_bar", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "logger=none",
+    "data.identities=40",
+    "data.images_per_identity=6",
+    "data.target_identities=10",
+    "data.target_images_per_identity=4",
+    "data.val_identities=20",
+    "data.val_images_per_identity=4",
+    "data.val_pairs=100",
+    "data.batch_size=16",
+    "data.target_batch_size=8",
+    "data.num_workers=0",
+    "data.generate_workers=1",
+    "model.embedding_size=64",
+    "model.backbone.channels=64",
+    "trainer.max_epochs=5",
+    "trainer.check_val_every_n_epoch=5",
+    "trainer.accelerator=cpu",
+    "~callbacks.progress_bar",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "logger=none",
 ]
 
 

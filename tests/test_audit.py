@@ -61,12 +61,19 @@ def groups(report, where):
 def test_exact_and_near_duplicates_are_found_within_and_across_identities(tmp_path):
     root = write_duplicates(tmp_path / "faces")
     report = audit(identity_folders(root), root, threads=2)
-    assert groups(report, "within") == [(["id00"], ["id00/000.png", "id00/002.jpg"]), (["id01"], ["id01/000.png", "id01/001.png"])]
-    assert groups(report, "across") == [(["id02", "id03"], ["id02/000.png", "id03/000.png"]),
-                                        (["id04", "id05"], ["id04/000.png", "id05/000.png"])]
+    assert groups(report, "within") == [
+        (["id00"], ["id00/000.png", "id00/002.jpg"]),
+        (["id01"], ["id01/000.png", "id01/001.png"]),
+    ]
+    assert groups(report, "across") == [
+        (["id02", "id03"], ["id02/000.png", "id03/000.png"]),
+        (["id04", "id05"], ["id04/000.png", "id05/000.png"]),
+    ]
     assert report["duplicates"]["pairs"] == {"within": 2, "across": 2, "exact_within": 1, "exact_across": 1}
-    assert report["duplicates"]["merge_candidates"] == [{"identities": ["id02", "id03"], "shared_photos": 1},
-                                                        {"identities": ["id04", "id05"], "shared_photos": 1}]
+    assert report["duplicates"]["merge_candidates"] == [
+        {"identities": ["id02", "id03"], "shared_photos": 1},
+        {"identities": ["id04", "id05"], "shared_photos": 1},
+    ]
     looser = audit(identity_folders(root), root, threshold=0.9, threads=2)  # the near miss joins at a lower threshold
     assert (["id06"], ["id06/000.png", "id06/001.png"]) in groups(looser, "within")
 
@@ -101,8 +108,18 @@ def test_small_images_and_the_alignment_manifests_source_sizes(tmp_path):
     write_image(tmp_path / "id00/000.png", photo(0))
     write_image(tmp_path / "id00/001.png", photo(1, size=32))
     records = [  # as mfr.align writes them: 000.png warped at scale 2 (from a 32 px square), one source not aligned
-        {"source": "id00/000.png", "status": "aligned", "aligned": "id00/000.png", "transform": [[1.6, 1.2, 0.0], [-1.2, 1.6, 0.0]]},
-        {"source": "id00/001.png", "status": "aligned", "aligned": "id00/001.png", "transform": [[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]]},
+        {
+            "source": "id00/000.png",
+            "status": "aligned",
+            "aligned": "id00/000.png",
+            "transform": [[1.6, 1.2, 0.0], [-1.2, 1.6, 0.0]],
+        },
+        {
+            "source": "id00/001.png",
+            "status": "aligned",
+            "aligned": "id00/001.png",
+            "transform": [[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]],
+        },
         {"source": "id00/002.png", "status": "failed", "aligned": None, "transform": None},
     ]
     (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
@@ -116,8 +133,22 @@ def test_small_images_and_the_alignment_manifests_source_sizes(tmp_path):
 
 
 def test_similar_names_are_one_person_spelt_two_ways_and_ids_are_not_names():
-    names = ["Anna_Berg", "Anna_K_Berg", "Jon_Smith", "John_Smith", "Lee_Chan", "Lee_Chen", "Mary_Jones", "Mary_Johnson",
-             "Paul", "Pavel", "0000045", "0000046", "m.0abc12", "m.0abc13"]
+    names = [
+        "Anna_Berg",
+        "Anna_K_Berg",
+        "Jon_Smith",
+        "John_Smith",
+        "Lee_Chan",
+        "Lee_Chen",
+        "Mary_Jones",
+        "Mary_Johnson",
+        "Paul",
+        "Pavel",
+        "0000045",
+        "0000046",
+        "m.0abc12",
+        "m.0abc13",
+    ]
     assert similar_names(names) == [["Anna_Berg", "Anna_K_Berg"], ["John_Smith", "Jon_Smith"], ["Lee_Chan", "Lee_Chen"]]
 
 

@@ -76,7 +76,13 @@ def test_lfw_header_defines_folds_and_indices_are_one_based(tmp_path):
     (tmp_path / "pairs.txt").write_text("2\t1\nA\t1\t2\nA\t2\tB\t1\nB\t1\t3\nC\t1\tA\t1\n")
     vset = read_lfw(str(tmp_path))
     assert vset.folds.tolist() == [0, 0, 1, 1] and vset.same.tolist() == [True, False, True, False]
-    assert [p.rsplit("/", 1)[1] for p in vset.images.paths] == ["A_0001.jpg", "A_0002.jpg", "B_0001.jpg", "B_0003.jpg", "C_0001.jpg"]
+    assert [p.rsplit("/", 1)[1] for p in vset.images.paths] == [
+        "A_0001.jpg",
+        "A_0002.jpg",
+        "B_0001.jpg",
+        "B_0003.jpg",
+        "C_0001.jpg",
+    ]
     assert vset.pairs.tolist() == [[0, 1], [1, 2], [2, 3], [4, 0]]
     assert vset.meta["identity"].tolist() == ["A", "A", "B", "B", "C"]
 

@@ -25,7 +25,9 @@ def command(args: list[str], message: str, slow: bool = False):
 # every other entry point, with input a user gets wrong: a path that is not there, a name that is not one (slow:
 # the commands that import torch before they can refuse it)
 COMMANDS = [
-    command(["mfr.evaluate", "ckpt_path=does/not/exist.ckpt", "data=demo"], "ckpt_path='does/not/exist.ckpt': no such file"),
+    command(
+        ["mfr.evaluate", "ckpt_path=does/not/exist.ckpt", "data=demo"], "ckpt_path='does/not/exist.ckpt': no such file"
+    ),
     command(["mfr.compare", "nowhere"], "nowhere: no such file or directory"),
     command(["mfr.align", "nowhere", "aligned"], "INPUT nowhere: not a folder"),
     command(["mask_synth", "nowhere", "masked"], "INPUT nowhere: not a folder"),
@@ -39,7 +41,11 @@ def run(module_and_args: list[str], cwd: Path) -> tuple[subprocess.CompletedProc
     """`python -m MODULE ARGS` in a fresh process, as a user runs it; (result, wall seconds)."""
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", *module_and_args], cwd=cwd, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", *module_and_args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(cwd)},
     )
     return result, time.perf_counter() - started
@@ -48,7 +54,9 @@ def run(module_and_args: list[str], cwd: Path) -> tuple[subprocess.CompletedProc
 @pytest.mark.parametrize("overrides, message", PROBES, ids=[" ".join(p[0]) for p in PROBES])
 def test_a_bad_training_value_fails_at_once_in_one_line(tmp_path, overrides, message):
     result, seconds = run(["mfr.fit", *overrides], tmp_path)
-    print(f"python -m mfr.fit {' '.join(overrides)}: exit {result.returncode} after {seconds:.1f}s: {result.stderr.strip()}")
+    print(
+        f"python -m mfr.fit {' '.join(overrides)}: exit {result.returncode} after {seconds:.1f}s: {result.stderr.strip()}"
+    )
     assert result.returncode == 2 and result.stderr.strip() == error_line(result.stderr), result.stderr[-2000:]
     assert message in result.stderr
     assert seconds < SANITY_BOUND_S

@@ -61,7 +61,7 @@ def test_srt_in_its_restrained_branch_pulls_the_anchor_only_towards_its_positive
     d_ap, d_an, d_pn = triplet_distances(anchor, positive, negative)
     assert d_an.mean() >= d_pn.mean()
     self_restrained_triplet_loss(d_ap, d_an, d_pn, margin=4.0).backward()  # a margin that keeps the hinge open
-    expected, = torch.autograd.grad(triplet_distances(anchor, positive, negative)[0].sum(), anchor)
+    (expected,) = torch.autograd.grad(triplet_distances(anchor, positive, negative)[0].sum(), anchor)
     assert torch.allclose(anchor.grad, expected)  # d/da of d(a,p) alone: the negative exerts no force
 
 
@@ -134,9 +134,11 @@ def test_focusface_checkpoint_loads_as_focusface(focusface, tmp_path):
 
 
 def test_focusface_refuses_what_it_does_not_have(tmp_path):
-    for override, message in [("model.da.enabled=true", "FocusFace has no domain discriminator"),
-                              ("model.refine.enabled=true", "FocusFace has no refinement layer"),
-                              ("model.masked_twins=false", "FocusFace trains on each face with its masked twin")]:
+    for override, message in [
+        ("model.da.enabled=true", "FocusFace has no domain discriminator"),
+        ("model.refine.enabled=true", "FocusFace has no refinement layer"),
+        ("model.masked_twins=false", "FocusFace trains on each face with its masked twin"),
+    ]:
         settings = module_settings(compose_config(tmp_path, ["experiment=focusface", *TINY, override]))
         with pytest.raises(ConfigError, match=message):
             check_module_settings(**settings)
@@ -161,7 +163,9 @@ def srt_run(tmp_path_factory):
 def test_srt_job_trains_its_teacher_first_and_keeps_it_frozen(srt_run):
     summary = json.loads((srt_run / "metrics.json").read_text())
     teacher_ckpt = srt_run / "teacher" / "teacher.ckpt"
-    assert summary["teacher"]["checkpoint"] == str(teacher_ckpt) and "val/demo_real/acc" in summary["teacher"]["metrics"]
+    assert (
+        summary["teacher"]["checkpoint"] == str(teacher_ckpt) and "val/demo_real/acc" in summary["teacher"]["metrics"]
+    )
     teacher, srt = load_checkpoint(teacher_ckpt), load_checkpoint(srt_run / "checkpoints" / "last.ckpt")
     assert teacher.hparams.model["method"] == "mfr" and "srt" not in teacher.hparams.model
     for name, value in teacher.state_dict().items():  # not one teacher weight or statistic moved during stage 2
@@ -170,7 +174,9 @@ def test_srt_job_trains_its_teacher_first_and_keeps_it_frozen(srt_run):
 
 @pytest.mark.slow
 def test_srt_training_pulls_masked_anchors_onto_their_unmasked_faces(srt_run, tmp_path):
-    cfg = compose_config(tmp_path, ["experiment=srt", *TINY, f"model.teacher_ckpt={srt_run / 'teacher' / 'teacher.ckpt'}"])
+    cfg = compose_config(
+        tmp_path, ["experiment=srt", *TINY, f"model.teacher_ckpt={srt_run / 'teacher' / 'teacher.ckpt'}"]
+    )
     srt = build_module(cfg, num_classes=3)
     teacher_before = {k: v.clone() for k, v in srt.teacher.state_dict().items()}
     optimizer = torch.optim.SGD(srt.eum.parameters(), lr=0.1, momentum=0.9)
@@ -236,8 +242,10 @@ def test_the_teacher_stage_is_the_same_run_as_a_plain_face_model(tmp_path):
 
 
 def test_srt_config_errors_name_the_key(tmp_path):
-    cases = [("model.teacher_ckpt=/no/such.ckpt", "model.teacher_ckpt='/no/such.ckpt': no such file"),
-             ("model.srt.loss=quadruplet", "model.srt.loss='quadruplet'; allowed: srt, triplet")]
+    cases = [
+        ("model.teacher_ckpt=/no/such.ckpt", "model.teacher_ckpt='/no/such.ckpt': no such file"),
+        ("model.srt.loss=quadruplet", "model.srt.loss='quadruplet'; allowed: srt, triplet"),
+    ]
     for override, message in cases:
         settings = module_settings(compose_config(tmp_path, ["experiment=srt", *TINY, override]))
         with pytest.raises(ConfigError, match=message):
@@ -246,8 +254,10 @@ def test_srt_config_errors_name_the_key(tmp_path):
 
 @pytest.mark.slow
 def test_srt_refuses_a_teacher_of_another_image_size(srt_run, tmp_path):
-    cfg = compose_config(tmp_path, ["experiment=srt", *TINY, "data.image_size=48",
-                                    f"model.teacher_ckpt={srt_run / 'teacher' / 'teacher.ckpt'}"])
+    cfg = compose_config(
+        tmp_path,
+        ["experiment=srt", *TINY, "data.image_size=48", f"model.teacher_ckpt={srt_run / 'teacher' / 'teacher.ckpt'}"],
+    )
     with pytest.raises(ConfigError, match="data.image_size=48, but the teacher was trained on 32px faces"):
         build_module(cfg, num_classes=3)
 
@@ -260,9 +270,16 @@ def test_mfr_evaluate_reads_an_srt_checkpoint_and_unmasks_masked_probes_only(srt
 
     root = write_mfr2(tmp_path / "mfr2", identities=6, images_per_identity=4, pairs=60, seed=2)
     results = {}
-    for name, ckpt in [("srt", srt_run / "checkpoints" / "last.ckpt"), ("teacher", srt_run / "teacher" / "teacher.ckpt")]:
-        cfg = eval_config([f"ckpt_path={ckpt}", "data=mfr2", f"data.root={root}", "embedding.num_workers=0"], tmp_path / name)
+    for name, ckpt in [
+        ("srt", srt_run / "checkpoints" / "last.ckpt"),
+        ("teacher", srt_run / "teacher" / "teacher.ckpt"),
+    ]:
+        cfg = eval_config(
+            [f"ckpt_path={ckpt}", "data=mfr2", f"data.root={root}", "embedding.num_workers=0"], tmp_path / name
+        )
         results[name] = evaluate(cfg)["sets"]["mfr2"]["protocols"]
     assert results["srt"]["unmasked_unmasked"]["auc"] == results["teacher"]["unmasked_unmasked"]["auc"]  # untouched
-    assert results["srt"]["umr_mp"]["auc"] != results["teacher"]["umr_mp"]["auc"]  # the masked probes went through the EUM
+    assert (
+        results["srt"]["umr_mp"]["auc"] != results["teacher"]["umr_mp"]["auc"]
+    )  # the masked probes went through the EUM
     assert "mr_mp" in results["srt"]

@@ -22,17 +22,23 @@ ACC = "val/demo_real/acc"
 def fake_run(folder: Path, refine: bool, da: bool, seed: int, acc: float, curve: list[float] | None = None) -> Path:
     """A run folder as mfr.fit leaves it: .hydra/config.yaml (unresolved), metrics.json, csv curves."""
     config = {
-        "seed": seed, "tags": [f"t{seed}"], "paths": {"output_dir": "${hydra:runtime.output_dir}"},
+        "seed": seed,
+        "tags": [f"t{seed}"],
+        "paths": {"output_dir": "${hydra:runtime.output_dir}"},
         "model": {"refine": {"enabled": refine}, "da": {"enabled": da}, "embedding_size": 512},
         "data": {"seed": "${seed}", "monitor": ACC},
         "trainer": {"default_root_dir": str(folder)},  # differs per run, but is bookkeeping
     }
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
-    (folder / "metrics.json").write_text(json.dumps({"metrics": {ACC: acc, "val/demo_real/auc": acc / 2}, "global_step": 3}))
+    (folder / "metrics.json").write_text(
+        json.dumps({"metrics": {ACC: acc, "val/demo_real/auc": acc / 2}, "global_step": 3})
+    )
     if curve:
         (folder / "csv" / "version_0").mkdir(parents=True)
-        rows = ["epoch,step,train/loss," + ACC] + [f"0,{i},{v}," for i, v in enumerate(curve)] + [f"0,{len(curve)},,{acc}"]
+        rows = (
+            ["epoch,step,train/loss," + ACC] + [f"0,{i},{v}," for i, v in enumerate(curve)] + [f"0,{len(curve)},,{acc}"]
+        )
         (folder / "csv" / "version_0" / "metrics.csv").write_text("\n".join(rows) + "\n")
     return folder
 
@@ -56,8 +62,10 @@ def read_csv(path: Path) -> list[dict]:
 
 
 def test_differing_keys_leave_out_bookkeeping_and_equal_columns():
-    runs = [Run(str(i), "", {"seed": s, "data.seed": s, "a.b": 1, "paths.output_dir": f"/x/{i}", "head.name": h}, {})
-            for i, (s, h) in enumerate([(1, "arcface"), (2, "arcface"), (1, "cosface")])]
+    runs = [
+        Run(str(i), "", {"seed": s, "data.seed": s, "a.b": 1, "paths.output_dir": f"/x/{i}", "head.name": h}, {})
+        for i, (s, h) in enumerate([(1, "arcface"), (2, "arcface"), (1, "cosface")])
+    ]
     assert differing_keys(runs) == ["head.name", "seed"]  # data.seed holds seed's values: one column
     assert differing_keys(runs[:1]) == []
 
@@ -122,7 +130,9 @@ def test_cli_writes_into_the_sweep_folder_and_fails_in_one_line(sweep, tmp_path)
     ok = subprocess.run([sys.executable, "-m", "mfr.compare", str(sweep)], capture_output=True, text=True, env=env)
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert (sweep / "comparison.md").is_file() and "8 runs" in ok.stdout
-    bad = subprocess.run([sys.executable, "-m", "mfr.compare", str(tmp_path / "nope")], capture_output=True, text=True, env=env)
+    bad = subprocess.run(
+        [sys.executable, "-m", "mfr.compare", str(tmp_path / "nope")], capture_output=True, text=True, env=env
+    )
     assert bad.returncode == 2 and bad.stderr.strip() == f"error: {tmp_path / 'nope'}: no such file or directory"
 
 

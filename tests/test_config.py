@@ -38,8 +38,11 @@ def composed():
         yield lambda config, overrides: compose(config_name=config, overrides=overrides)
 
 
-@pytest.mark.parametrize("overrides", [[f"experiment={e}"] for e in EXPERIMENTS] + [[f"data={d}"] for d in TRAINING_DATA],
-                         ids=lambda overrides: overrides[0])
+@pytest.mark.parametrize(
+    "overrides",
+    [[f"experiment={e}"] for e in EXPERIMENTS] + [[f"data={d}"] for d in TRAINING_DATA],
+    ids=lambda overrides: overrides[0],
+)
 def test_every_shipped_config_passes(composed, overrides):
     check_train_config(composed("train", overrides))
 
@@ -48,7 +51,10 @@ BAD = [
     # the probes of issue 12, then the rest of the contract, section by section
     ("experiment=dann_refine model.da.schedule=linear", "model.da.schedule='linear'; allowed: constant, dann"),
     ("optim.optimizer.lr=-1", "optim.optimizer.lr=-1; allowed: a number > 0"),
-    ("ckpt_path=does/not/exist.ckpt", "ckpt_path='does/not/exist.ckpt': no such file; allowed: null or an mfr checkpoint"),
+    (
+        "ckpt_path=does/not/exist.ckpt",
+        "ckpt_path='does/not/exist.ckpt': no such file; allowed: null or an mfr checkpoint",
+    ),
     ("optim.optimizer.lr=abc", "optim.optimizer.lr='abc'; allowed: a number > 0"),
     ("optim.optimizer.momentum=1.5", "optim.optimizer.momentum=1.5; allowed: a number >= 0 and < 1"),
     ("optim.optimizer.weight_decay=-0.0001", "optim.optimizer.weight_decay=-0.0001; allowed: a number >= 0"),
@@ -76,7 +82,10 @@ BAD = [
     ("data.val_batch_size=-1", "data.val_batch_size=-1; allowed: an integer >= 1"),
     ("data.num_workers=-1", 'data.num_workers=-1; allowed: "auto" or an integer >= 0'),
     ("data.augment.flip=1.5", "data.augment.flip=1.5; allowed: a number >= 0 and <= 1"),
-    ("trainer.max_epochs=0", "trainer.max_epochs=0; allowed: an integer >= 1, or -1 (no limit) with trainer.max_steps > 0"),
+    (
+        "trainer.max_epochs=0",
+        "trainer.max_epochs=0; allowed: an integer >= 1, or -1 (no limit) with trainer.max_steps > 0",
+    ),
     ("trainer.max_epochs=-1", "trainer.max_epochs=-1 with trainer.max_steps=-1 would train forever"),
     ("experiment=focusface model.focusface.mask_weight=-1", "model.focusface.mask_weight=-1; allowed: a number >= 0"),
     ("experiment=srt model.srt.margin=0", "model.srt.margin=0; allowed: a number > 0"),

@@ -29,11 +29,17 @@ def data(tmp_path):
 
 
 def module(data, source_root=None, masked_twins=True, with_twins=True, **kwargs):
-    source = functools.partial(open_faces, root=source_root or data["casia"], twins=data["twins"] if with_twins else None)
+    source = functools.partial(
+        open_faces, root=source_root or data["casia"], twins=data["twins"] if with_twins else None
+    )
     settings = dict(image_size=32, batch_size=4, target_batch_size=2, num_workers=0, augment=NO_AUGMENT, seed=0)
     return RealDataModule(
-        source=source, target=functools.partial(rmfd_da, root=data["rmfd"]), masked_twins=masked_twins,
-        val_sets={"rmfd_fv": functools.partial(rmfd_fv, root=data["rmfd"], pairs_file=data["pairs"], num_pairs=20, folds=2)},
+        source=source,
+        target=functools.partial(rmfd_da, root=data["rmfd"]),
+        masked_twins=masked_twins,
+        val_sets={
+            "rmfd_fv": functools.partial(rmfd_fv, root=data["rmfd"], pairs_file=data["pairs"], num_pairs=20, folds=2)
+        },
         **settings | kwargs,
     )
 
@@ -76,8 +82,13 @@ def test_without_twins_samples_have_no_masked_image(data):
 
 
 def test_recordio_trains_without_twins(data, tmp_path):
-    dm = module(data, source_root=write_insightface_rec(tmp_path / "faces_webface_112x112", (3, 2)),
-                with_twins=False, masked_twins=False, use_target=False)
+    dm = module(
+        data,
+        source_root=write_insightface_rec(tmp_path / "faces_webface_112x112", (3, 2)),
+        with_twins=False,
+        masked_twins=False,
+        use_target=False,
+    )
     dm.setup("fit")
     assert dm.num_classes == 2 and [dm.source[k]["identity"] for k in range(5)] == [0, 0, 0, 1, 1]
     batch = next(iter(dm.train_dataloader()["source"]))
@@ -87,15 +98,21 @@ def test_recordio_trains_without_twins(data, tmp_path):
 def test_configs_that_cannot_train_say_which_key_to_set(data):
     with pytest.raises(ConfigError, match="data.source.twins"):
         module(data, with_twins=False).setup("fit")
-    evaluation_only = RealDataModule(num_workers=0, val_sets={"rmfd_fv": functools.partial(
-        rmfd_fv, root=data["rmfd"], pairs_file=data["pairs"], num_pairs=20, folds=2)})
+    evaluation_only = RealDataModule(
+        num_workers=0,
+        val_sets={
+            "rmfd_fv": functools.partial(rmfd_fv, root=data["rmfd"], pairs_file=data["pairs"], num_pairs=20, folds=2)
+        },
+    )
     with pytest.raises(ConfigError, match="data.source: this data config holds only"):
         evaluation_only.setup("fit")
     evaluation_only.setup("validate")
     evaluation_only.setup("test")
     assert [v.name for v in evaluation_only.val_sets] == ["rmfd_fv"]
     only_masked = functools.partial(open_faces, root=data["rmfd"] / "AFDB_masked_face_dataset")
-    dm = RealDataModule(source=functools.partial(open_faces, root=data["casia"], twins=data["twins"]), target=only_masked, num_workers=0)
+    dm = RealDataModule(
+        source=functools.partial(open_faces, root=data["casia"], twins=data["twins"]), target=only_masked, num_workers=0
+    )
     with pytest.raises(ConfigError, match="data.target: the target needs masked and unmasked images"):
         dm.setup("fit")
 
@@ -114,10 +131,17 @@ def test_fit_trains_on_folder_data(data, tmp_path, experiment, twins):
     from mfr.training import train
 
     overrides = [o for o in TINY if not o.startswith("data.")] + [
-        f"experiment={experiment}", "data=casia", f"data.source.root={data['casia']}",
-        f"data.source.twins={data['twins'] if twins else 'null'}", f"data.root={data['rmfd']}",
-        f"data.val_sets.rmfd_fv.pairs_file={data['pairs']}", "data.val_sets.rmfd_fv.num_pairs=20",
-        "data.val_sets.rmfd_fv.folds=2", "data.image_size=32", "data.batch_size=4", "data.target_batch_size=2",
+        f"experiment={experiment}",
+        "data=casia",
+        f"data.source.root={data['casia']}",
+        f"data.source.twins={data['twins'] if twins else 'null'}",
+        f"data.root={data['rmfd']}",
+        f"data.val_sets.rmfd_fv.pairs_file={data['pairs']}",
+        "data.val_sets.rmfd_fv.num_pairs=20",
+        "data.val_sets.rmfd_fv.folds=2",
+        "data.image_size=32",
+        "data.batch_size=4",
+        "data.target_batch_size=2",
         "data.num_workers=0",
     ]
     metrics = train(compose_config(tmp_path, overrides))

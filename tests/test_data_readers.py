@@ -55,15 +55,25 @@ def test_twins_are_linked_to_their_sources(tmp_path, caplog):
         assert table.identity[t] == table.identity[r] and table.mask[t] == 1 and table.mask[r] == 0
         i, j = int(table.keys[r][2:4]), int(table.keys[r][-7:-4])
         assert tuple(table.images[r][0, 0]) == colour(i, j, 0) and tuple(table.images[t][0, 0]) == colour(i, j, 1)
-    assert "1 of 4 source images have no masked twin (0 not in the manifest, 1 failed: id01/000.png (no face found))" in caplog.text
+    assert (
+        "1 of 4 source images have no masked twin (0 not in the manifest, 1 failed: id01/000.png (no face found))"
+        in caplog.text
+    )
 
 
 def test_manifest_latest_record_wins_and_a_cut_last_line_is_ignored(tmp_path):
     source = write_identity_folders(tmp_path / "casia", identities=1, per_identity=2)
     twins = write_twins(source, tmp_path / "mcasia", failed=("id00/001.png",))
-    retry = {"source": "id00/001.png", "status": "fallback", "masked": "masked/id00/000.png", "mask_map": "mask_map/id00/000.png"}
+    retry = {
+        "source": "id00/001.png",
+        "status": "fallback",
+        "masked": "masked/id00/000.png",
+        "mask_map": "mask_map/id00/000.png",
+    }
     with open(twins / "manifest.jsonl", "a") as f:
-        f.write(json.dumps(retry) + "\n" + '{"source": "id00/0')  # a resumed run fixed it, then a killed one left half a line
+        f.write(
+            json.dumps(retry) + "\n" + '{"source": "id00/0'
+        )  # a resumed run fixed it, then a killed one left half a line
     table = attach_twins(identity_folders(source), twins)
     assert (table.twin[:2] >= 0).all()
 
@@ -73,8 +83,12 @@ def test_twins_errors_name_the_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetLayoutError, match="holds no manifest.jsonl"):
         attach_twins(identity_folders(source), tmp_path / "empty")
-    other = write_twins(write_identity_folders(tmp_path / "other", identities=2, per_identity=1, ext=".png"), tmp_path / "t")
-    (other / "manifest.jsonl").write_text(json.dumps({"source": "zz/1.png", "status": "masked", "masked": "m.png"}) + "\n")
+    other = write_twins(
+        write_identity_folders(tmp_path / "other", identities=2, per_identity=1, ext=".png"), tmp_path / "t"
+    )
+    (other / "manifest.jsonl").write_text(
+        json.dumps({"source": "zz/1.png", "status": "masked", "masked": "m.png"}) + "\n"
+    )
     with pytest.raises(DatasetLayoutError, match="no usable twin of any image"):
         attach_twins(identity_folders(source), other)
     (other / "manifest.jsonl").write_text('{"status": "masked"}\n{"source": "a"}\n')

@@ -120,7 +120,9 @@ class TemplateAlign(AlignJob):
     def setup(self):
         chin = iter(range(1000))
         jaw = np.arange(68)[:, None] < 17
-        self._finder = lambda image: Landmarks(template_landmarks(image.shape[0]) + np.where(jaw, [0.0, 0.1 * next(chin)], 0.0), "prior")
+        self._finder = lambda image: Landmarks(
+            template_landmarks(image.shape[0]) + np.where(jaw, [0.0, 0.1 * next(chin)], 0.0), "prior"
+        )
 
 
 def test_rmfd_fv_of_a_tree_mfr_align_made_carries_each_images_landmarks(rmfd, tmp_path):

@@ -17,9 +17,16 @@ def test_two_rank_ddp_ranks_agree_and_draw_their_own_data(tmp_path):
     tiny = [o for o in TINY if not o.startswith("trainer.accelerator")]
     result = run_fit(
         [
-            "experiment=dann_refine", "head=adaface", *tiny, "data.target_batch_size=6",
-            "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.max_steps=3",
-            "+callbacks.rank_state._target_=ddp_probe.RankState", f"+callbacks.rank_state.out={tmp_path}",
+            "experiment=dann_refine",
+            "head=adaface",
+            *tiny,
+            "data.target_batch_size=6",
+            "trainer=ddp",
+            "trainer.accelerator=cpu",
+            "trainer.devices=2",
+            "trainer.max_steps=3",
+            "+callbacks.rank_state._target_=ddp_probe.RankState",
+            f"+callbacks.rank_state.out={tmp_path}",
             f"hydra.run.dir={tmp_path / 'run'}",
         ],
         cwd=tmp_path,

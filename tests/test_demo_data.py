@@ -8,9 +8,18 @@ from mfr.data.demo_faces import draw_face, sample_identity, sample_shot
 from mfr.data.pairs import make_pairs
 
 SMALL = dict(
-    image_size=32, identities=6, images_per_identity=3, target_identities=4, target_images_per_identity=4,
-    val_identities=20, val_images_per_identity=2, val_pairs=40, batch_size=4, target_batch_size=2,
-    num_workers=0, generate_workers=1,
+    image_size=32,
+    identities=6,
+    images_per_identity=3,
+    target_identities=4,
+    target_images_per_identity=4,
+    val_identities=20,
+    val_images_per_identity=2,
+    val_pairs=40,
+    batch_size=4,
+    target_batch_size=2,
+    num_workers=0,
+    generate_workers=1,
 )
 
 

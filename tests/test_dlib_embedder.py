@@ -25,8 +25,13 @@ def test_masked_references_are_cut_at_their_own_landmarks_never_detected():
     just drew goes through dlib's detector (which fell back to the whole image on nearly all of them)."""
     rng = np.random.default_rng(0)
     faces, points = zip(*(draw_face(sample_identity(rng), sample_shot(rng, 0.3), 150, rng) for _ in range(3)))
-    refs = MaskedReferences(np.stack(faces), np.array([0, 1, 2, 0]), ["surgical", "cloth", "n95", "cloth"], "surgical",
-                            landmarks=np.stack(points))
+    refs = MaskedReferences(
+        np.stack(faces),
+        np.array([0, 1, 2, 0]),
+        ["surgical", "cloth", "n95", "cloth"],
+        "surgical",
+        landmarks=np.stack(points),
+    )
     embedder = DlibResNet(flip=False)
     emb = compute_embeddings(refs, embedder, num_workers=0)
     assert emb.notes == {AT_LANDMARKS: 4} and not np.isnan(emb.values).any()
@@ -34,7 +39,10 @@ def test_masked_references_are_cut_at_their_own_landmarks_never_detected():
     turn = cv2.getRotationMatrix2D((75.0, 75.0), 20.0, 1.0) + np.array([[0, 0, 40.0], [0, 0, 25.0]])
     photo = cv2.warpAffine(faces[0], turn, (230, 230), borderMode=cv2.BORDER_REFLECT)
     moved = np.asarray(points[0], np.float64) @ turn[:, :2].T + turn[:, 2]
-    inner = (slice(40, 110), slice(40, 110))  # the face's middle: the padding round it shows what lies beyond each photo
+    inner = (
+        slice(40, 110),
+        slice(40, 110),
+    )  # the face's middle: the padding round it shows what lies beyond each photo
     chip = embedder.chip_at(faces[0], points[0]).astype(float)[inner]
     assert np.abs(embedder.chip_at(photo, moved).astype(float)[inner] - chip).mean() < 6  # interpolation only
     assert np.abs(embedder.chip_at(faces[1], points[1]).astype(float)[inner] - chip).mean() > 12  # another face

@@ -34,7 +34,12 @@ def toy_set(rng, mask_types=("surgical", "cloth")):
         pairs += [(base, base + 1), (base, base + 2), (base + 2, base + 3)]
         same += [True, True, True]
     images = np.full((len(ids), 16, 16, 3), 128, np.uint8)
-    meta = {"identity": ids, "masked": masked, "mask_type": mask_type, "landmarks": np.broadcast_to(layout_landmarks("arcface", 16), (len(ids), 68, 2))}
+    meta = {
+        "identity": ids,
+        "masked": masked,
+        "mask_type": mask_type,
+        "landmarks": np.broadcast_to(layout_landmarks("arcface", 16), (len(ids), 68, 2)),
+    }
     return VerificationSet("toy", images, np.array(pairs), np.array(same), None, meta)
 
 
@@ -50,8 +55,12 @@ def test_protocols_select_the_right_pairs():
     emb, _ = identity_embeddings(rng, vset.meta["identity"], 1.0)
     result = evaluate_set(vset, emb, EvalOptions(protocols=["all", "umr_mp", "masked_masked", "unmasked_unmasked"]))
     masked = vset.meta["masked"][vset.pairs]
-    expected = {"all": np.ones(len(vset.pairs), bool), "umr_mp": masked.sum(1) == 1,
-                "masked_masked": masked.sum(1) == 2, "unmasked_unmasked": masked.sum(1) == 0}
+    expected = {
+        "all": np.ones(len(vset.pairs), bool),
+        "umr_mp": masked.sum(1) == 1,
+        "masked_masked": masked.sum(1) == 2,
+        "unmasked_unmasked": masked.sum(1) == 0,
+    }
     scores = np.einsum("ij,ij->i", emb[vset.pairs[:, 0]], emb[vset.pairs[:, 1]])
     folds = np.arange(len(vset.pairs)) * 10 // len(vset.pairs)  # contiguous over the whole file, then selected
     for pid, chosen in expected.items():
@@ -75,7 +84,9 @@ def test_identification_masked_probes_against_unmasked_gallery():
     ids, masked = vset.meta["identity"], vset.meta["masked"].astype(bool)
     ranks = match_ranks(emb[masked], ids[masked], emb[~masked], ids[~masked])
     m = result["identification"]["umr_mp"]
-    assert m["probes"] == masked.sum() and m["gallery_identities"] == IDENTITIES and m["gallery_images"] == (~masked).sum()
+    assert (
+        m["probes"] == masked.sum() and m["gallery_identities"] == IDENTITIES and m["gallery_images"] == (~masked).sum()
+    )
     assert m["rank1"] == pytest.approx(np.mean(ranks <= 1)) and m["rank5"] == pytest.approx(np.mean(ranks <= 5))
     assert len(m["cmc"]) == IDENTITIES and m["cmc"][-1] == 1.0
 
@@ -89,7 +100,9 @@ def test_unreadable_images_skip_their_pairs_and_say_so():
     touching = np.isin(vset.pairs, [0, 5]).any(1).sum()
     assert result["pairs_skipped"] == touching and result["protocols"]["all"]["pairs"] == len(vset.pairs) - touching
     assert any("could not be read" in n for n in result["notes"])
-    assert result["identification"]["umr_mp"]["gallery_images"] == 2 * IDENTITIES - 2  # images 0 and 5 are both unmasked
+    assert (
+        result["identification"]["umr_mp"]["gallery_images"] == 2 * IDENTITIES - 2
+    )  # images 0 and 5 are both unmasked
 
 
 def test_mr_mp_masks_references_in_the_probe_type_and_scores_them():
@@ -182,7 +195,11 @@ def test_cache_round_trip_and_keys(tmp_path):
     first = embed_images(SomeUnreadable(), MeanColour(), "six", cache, num_workers=0)
     again = embed_images(SomeUnreadable(), MeanColour(), "six", cache, num_workers=0)
     assert not first.cached and again.cached
-    assert np.array_equal(first.values, again.values, equal_nan=True) and again.failures == first.failures and again.notes == first.notes
+    assert (
+        np.array_equal(first.values, again.values, equal_nan=True)
+        and again.failures == first.failures
+        and again.notes == first.notes
+    )
     other = MeanColour()
     other.fingerprint = "mean-colour-v2"
     assert cache.path("six", SomeUnreadable(), other) != cache.path("six", SomeUnreadable(), MeanColour())
@@ -217,7 +234,9 @@ def test_mr_mp_counts_references_the_landmarker_cannot_place():
     assert result["protocols"]["mr_mp"]["pairs"] == result["protocols"]["umr_mp"]["pairs"] - refs_of_1
     assert any(f"{refs_of_1} pairs skipped: their reference could not be masked" in n for n in result["notes"])
     assert result["mr_mp"]["embedding"]["unreadable"] == len({"surgical", "cloth"} & set(vset.meta["mask_type"]))
-    assert "no landmarks to draw the mask (no face)" in next(iter(result["mr_mp"]["embedding"]["unreadable_examples"].values()))
+    assert "no landmarks to draw the mask (no face)" in next(
+        iter(result["mr_mp"]["embedding"]["unreadable_examples"].values())
+    )
 
 
 class FindsFacesItself(MeanColour):
@@ -237,10 +256,14 @@ class FindsFacesItself(MeanColour):
 
 def test_mr_mp_masks_and_cuts_each_reference_at_its_own_landmarks_found_once():
     rng = np.random.default_rng(7)
-    vset = toy_set(rng, mask_types=("surgical", "cloth", "n95"))  # several mask types: references are masked more than once
+    vset = toy_set(
+        rng, mask_types=("surgical", "cloth", "n95")
+    )  # several mask types: references are masked more than once
     del vset.meta["landmarks"]
     vset.images = np.stack([np.full((16, 16, 3), i, np.uint8) for i in range(len(vset.images))])
-    own = {i: layout_landmarks("arcface", 16) + i * 0.01 for i in range(len(vset.images))}  # each reference its own points
+    own = {
+        i: layout_landmarks("arcface", 16) + i * 0.01 for i in range(len(vset.images))
+    }  # each reference its own points
     shown = []
 
     def landmarker(image):
@@ -262,11 +285,16 @@ def test_mr_mp_masks_and_cuts_each_reference_at_its_own_landmarks_found_once():
     references = sorted(set(shown))
     assert len(shown) == len(references) < mr["references"]  # found once per reference image, not once per mask drawn
     assert mr["landmarks"] == dict(Counter("cnn" if i % 4 == 1 else "detector" for i in references).most_common())
-    assert mr["embedding"]["notes"] == {"cut at its reference's own landmarks": mr["references"]}  # no whole-image box, none detected
+    assert mr["embedding"]["notes"] == {
+        "cut at its reference's own landmarks": mr["references"]
+    }  # no whole-image box, none detected
     assert len(embedder.told) == mr["references"]
     assert all(any(np.array_equal(told, own[i]) for i in references) for told in embedder.told)
     notes = format_tables({"toy": result})
-    assert f"mr_mp: landmarks of the {len(references)} reference images, each its own: " in notes and "whole-image" not in notes
+    assert (
+        f"mr_mp: landmarks of the {len(references)} reference images, each its own: " in notes
+        and "whole-image" not in notes
+    )
 
 
 def test_mr_mp_says_where_a_sets_own_landmarks_came_from():
@@ -284,7 +312,10 @@ def test_mr_mp_says_where_a_sets_own_landmarks_came_from():
     assert set(result["mr_mp"]["landmarks"]) == {"manifest"} and result["mr_mp"]["landmarker"] is None
 
 
-@pytest.mark.parametrize("folds, header", [(None, "10-fold accuracy (threshold from 9 folds)"), (6, "6-fold accuracy (threshold from 5 folds)")])
+@pytest.mark.parametrize(
+    "folds, header",
+    [(None, "10-fold accuracy (threshold from 9 folds)"), (6, "6-fold accuracy (threshold from 5 folds)")],
+)
 def test_report_header_names_the_fold_count_the_set_was_scored_with(folds, header):
     rng = np.random.default_rng(0)
     vset = toy_set(rng)

@@ -102,7 +102,11 @@ def test_tar_at_far_known_answer():
     same = np.r_[np.ones(5, bool), np.zeros(100, bool)]
     # FAR 1e-1: 10 impostors may pass (0.90..0.99), threshold 0.89 -> genuine above it: .95, .90, .995
     got = tar_at_far(scores, same, 0.1)
-    assert got["threshold"] == pytest.approx(0.89) and got["far"] == pytest.approx(0.1) and got["tar"] == pytest.approx(0.6)
+    assert (
+        got["threshold"] == pytest.approx(0.89)
+        and got["far"] == pytest.approx(0.1)
+        and got["tar"] == pytest.approx(0.6)
+    )
     # FAR 1e-2: one impostor (0.99) may pass -> threshold 0.98 -> only 0.995
     assert tar_at_far(scores, same, 0.01)["tar"] == pytest.approx(0.2)
     # FAR 1e-3 cannot be resolved with 100 impostors

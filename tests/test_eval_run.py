@@ -41,8 +41,14 @@ def checkpoint(trained):
 @pytest.mark.slow
 def test_callback_logs_the_engine_metrics(trained):
     out, metrics = trained
-    for key in ("val/demo_real/acc", "val/demo_real/umr_mp/acc", "val/demo_real/umr_mp/eer", "val/demo_real/umr_mp/rank1",
-                "val/demo_synth/auc", "val/demo_real/tar_far1e-1"):
+    for key in (
+        "val/demo_real/acc",
+        "val/demo_real/umr_mp/acc",
+        "val/demo_real/umr_mp/eer",
+        "val/demo_real/umr_mp/rank1",
+        "val/demo_synth/auc",
+        "val/demo_real/tar_far1e-1",
+    ):
         assert key in metrics, key
     saved = json.loads(next((out / "eval").glob("val_step*.json")).read_text())
     demo = saved["sets"]["demo_real"]
@@ -101,7 +107,12 @@ def test_evaluate_writes_table_json_and_plots(checkpoint, tmp_path, capsys):
     cfg = eval_config([f"ckpt_path={checkpoint}", "data=mfr2", f"data.root={root}", "embedding.num_workers=0"], out)
     payload = evaluate(cfg)
     printed = capsys.readouterr().out
-    assert "UMR-MP: masked vs unmasked" in printed and "MR-MP" in printed and "probe mask" in printed and "rank-1" in printed
+    assert (
+        "UMR-MP: masked vs unmasked" in printed
+        and "MR-MP" in printed
+        and "probe mask" in printed
+        and "rank-1" in printed
+    )
     saved = json.loads((out / "results.json").read_text())
     mfr2 = saved["sets"]["mfr2"]
     assert mfr2["pairs"] == 60 and set(mfr2["protocols"]) >= {"all", "umr_mp", "mr_mp"}
@@ -126,4 +137,7 @@ def test_a_bad_checkpoint_is_one_line_not_a_traceback(tmp_path, capsys):
         evaluate(cfg)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: ckpt_path={bad}: not a PyTorch checkpoint that loads weights-only (") and err.count("\n") == 1
+    assert (
+        err.startswith(f"error: ckpt_path={bad}: not a PyTorch checkpoint that loads weights-only (")
+        and err.count("\n") == 1
+    )

@@ -66,7 +66,10 @@ def test_every_image_is_masked_or_reported(dataset, tmp_path, capsys):
     assert main([str(root), str(out), "--aligned", "--quiet", "--keep-original", "--format", "png"]) == 0
     records = {r["source"]: r for r in manifest(out)}
     assert set(records) == set(good) | {"id0/broken.jpg", "id1/empty.png"}
-    assert records["id0/broken.jpg"]["status"] == "failed" and "not a decodable image" in records["id0/broken.jpg"]["reason"]
+    assert (
+        records["id0/broken.jpg"]["status"] == "failed"
+        and "not a decodable image" in records["id0/broken.jpg"]["reason"]
+    )
     assert records["id1/empty.png"]["status"] == "failed" and "empty file" in records["id1/empty.png"]["reason"]
     summary = capsys.readouterr().out
     assert f"{len(good) + 2} images: {len(good)} masked, 0 fallback, 2 failed" in summary
@@ -94,7 +97,9 @@ def test_same_seed_same_bytes_whatever_the_workers(dataset, tmp_path):
     a, b, c = (files(tmp_path / d) for d in "abc")
     images = [k for k in a if k.startswith(("masked/", "mask_map/"))]
     assert images and all(a[k] == b[k] for k in images)
-    assert sorted(manifest(tmp_path / "a"), key=lambda r: r["source"]) == sorted(manifest(tmp_path / "b"), key=lambda r: r["source"])
+    assert sorted(manifest(tmp_path / "a"), key=lambda r: r["source"]) == sorted(
+        manifest(tmp_path / "b"), key=lambda r: r["source"]
+    )
     assert any(a[k] != c[k] for k in images if k.startswith("masked/"))
 
 
@@ -129,7 +134,9 @@ def test_a_killed_run_loses_only_what_was_in_flight(tmp_path):
     sources = write_faces(root, identities=12, per_identity=20, size=48)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "mask_synth", str(root), str(out), "--aligned", "--quiet", "--workers", "2"]
-    process = subprocess.Popen(command, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 60
     while time.time() < deadline and process.poll() is None:
         if (out / "manifest.jsonl").exists() and len((out / "manifest.jsonl").read_bytes().splitlines()) >= 10:
@@ -201,17 +208,23 @@ def test_outputs_that_would_overwrite_each_other_are_refused(dataset, tmp_path):
     assert main([str(root), str(out), "--aligned", "--quiet"]) == 0
     records = {r["source"]: r for r in manifest(out)}
     assert records["id0/0.jpg"]["status"] == "masked"
-    assert records["id0/0.png"]["status"] == "failed" and "would overwrite that of id0/0.jpg" in records["id0/0.png"]["reason"]
+    assert (
+        records["id0/0.png"]["status"] == "failed"
+        and "would overwrite that of id0/0.jpg" in records["id0/0.png"]["reason"]
+    )
 
 
-@pytest.mark.parametrize("args, message", [
-    (["{missing}", "{out}"], "not a folder"),
-    (["{root}", "{root}/out", "--aligned"], "is inside INPUT"),
-    (["{root}", "{out}", "--types", "scarf"], "unknown mask type 'scarf'"),
-    (["{root}", "{out}", "--colors", "300,0,0"], "0-255"),
-    (["{root}", "{out}", "--shard", "3/2"], "--shard='3/2'; allowed: i/n with 0 <= i < n"),
-    (["{root}", "{out}", "--quality", "high"], "argument --quality: invalid int value: 'high'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["{missing}", "{out}"], "not a folder"),
+        (["{root}", "{root}/out", "--aligned"], "is inside INPUT"),
+        (["{root}", "{out}", "--types", "scarf"], "unknown mask type 'scarf'"),
+        (["{root}", "{out}", "--colors", "300,0,0"], "0-255"),
+        (["{root}", "{out}", "--shard", "3/2"], "--shard='3/2'; allowed: i/n with 0 <= i < n"),
+        (["{root}", "{out}", "--quality", "high"], "argument --quality: invalid int value: 'high'"),
+    ],
+)
 def test_bad_command_lines_are_refused_in_one_line(dataset, tmp_path, capsys, args, message):
     root, _ = dataset
     paths = {"missing": tmp_path / "missing", "out": tmp_path / "out", "root": root}

@@ -57,7 +57,11 @@ def test_pose_fit_residual_is_in_eye_distances_whatever_the_scale():
     # One point off by d (all others exact) moves the best fit a little: the RMS residual is at most d / sqrt(68)
     exact = turned(0.0, scale=1.0)
     exact[30] += [0.0, 10.0]
-    assert 0.5 * 10.0 / np.sqrt(68) / TEMPLATE_EYE_DISTANCE < pose_fit(exact)[0] <= 10.0 / np.sqrt(68) / TEMPLATE_EYE_DISTANCE
+    assert (
+        0.5 * 10.0 / np.sqrt(68) / TEMPLATE_EYE_DISTANCE
+        < pose_fit(exact)[0]
+        <= 10.0 / np.sqrt(68) / TEMPLATE_EYE_DISTANCE
+    )
     assert shape_problem(turned(60.0)) is None
     assert "not a face's shape" in shape_problem(turned(0.0) + rng.normal(0, 0.5 * TEMPLATE_EYE_DISTANCE, (68, 2)))
 

@@ -35,7 +35,9 @@ from mask_synth.landmarks import (
 from mask_synth.template import TEMPLATE_68, TEMPLATE_DEPTH, posed_landmarks
 
 RMFD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rmfd_subset" / "AFDB_face_dataset"
-needs_rmfd = pytest.mark.skipif(not RMFD.is_dir(), reason="the real RMFD subset (../shared/data/rmfd_subset) is not here")
+needs_rmfd = pytest.mark.skipif(
+    not RMFD.is_dir(), reason="the real RMFD subset (../shared/data/rmfd_subset) is not here"
+)
 
 
 def test_box_from_points_is_a_square_scaled_to_the_shape():
@@ -79,7 +81,9 @@ def test_a_tight_crop_is_found_from_the_box_prior_without_detection():
 def test_an_off_centre_face_is_refined_once():
     prior = np.array(TIGHT_CROP_BOX) * 224
     stand_in = StandIn(prior + [30, 10, 30, 10])  # overlaps the prior, not enough to be its fixed point
-    stand_in.predict = lambda gray, box: face_in(np.asarray(box) + [30, 10, 30, 10] if box_iou(np.asarray(box), prior) > 0.99 else stand_in.true_box)
+    stand_in.predict = lambda gray, box: face_in(
+        np.asarray(box) + [30, 10, 30, 10] if box_iou(np.asarray(box), prior) > 0.99 else stand_in.true_box
+    )
     assert finder(stand_in)(BLANK).source == REFINED
 
 
@@ -109,15 +113,23 @@ def test_the_cnn_runs_where_faces_are_about_100_px_cheapest_scale_first():
     assert tight.cnn_scales(250, 250) == [pytest.approx(CNN_FACE_SIDE / 200)]  # a face filling the image: one scale
     small_faces = LandmarkFinder("detect", (0.3, 0.3, 0.7, 0.7), *(lambda *a: None,) * 4)
     assert small_faces.cnn_scales(250, 250) == [pytest.approx(CNN_FACE_SIDE / 200), pytest.approx(CNN_FACE_SIDE / 100)]
-    assert LandmarkFinder("detect", (0.3, 0.3, 0.7, 0.7), *(lambda *a: None,) * 4).cnn_scales(60, 60)[-1] == MAX_CNN_UPSCALE
+    assert (
+        LandmarkFinder("detect", (0.3, 0.3, 0.7, 0.7), *(lambda *a: None,) * 4).cnn_scales(60, 60)[-1]
+        == MAX_CNN_UPSCALE
+    )
 
 
 def test_a_face_the_68_point_predictor_cannot_read_is_placed_by_the_posed_template_on_5_points():
-    turned = posed_landmarks(TEMPLATE_68, TEMPLATE_DEPTH, yaw=np.radians(60.0), center=(56, 56)) * 1.5 + [30, 20]  # a 3/4 profile
+    turned = posed_landmarks(TEMPLATE_68, TEMPLATE_DEPTH, yaw=np.radians(60.0), center=(56, 56)) * 1.5 + [
+        30,
+        20,
+    ]  # a 3/4 profile
     face = box_from_points(turned)
     stand_in = StandIn(face, cnn=[face])
     stand_in.predict = lambda gray, box: face_in(np.asarray(box, float))  # rides the box wherever it is: never locked
-    stand_in.predict_five = lambda gray, box: (turned if box_iou(np.asarray(box, float), face) > 0.5 else face_in(box))[FIVE_POINT_ROWS]
+    stand_in.predict_five = lambda gray, box: (turned if box_iou(np.asarray(box, float), face) > 0.5 else face_in(box))[
+        FIVE_POINT_ROWS
+    ]
     found = finder(stand_in, "detect")(BLANK)
     assert found.source == CNN_POSED
     assert np.abs(found.points - turned).max() < 1e-3  # all 68 points: the template in the pose the 5 points show
@@ -143,7 +155,9 @@ def test_a_fit_that_rides_its_box_is_no_face_and_each_path_says_why():
 def test_a_tight_datasets_prior_fit_that_does_not_lock_is_kept_only_as_a_fallback():
     prior = np.array(TIGHT_CROP_BOX) * 224
     riding = StandIn(prior)
-    riding.predict = lambda gray, box: face_in(np.asarray(box, float))  # a masked face: dlib's predictors do not lock on
+    riding.predict = lambda gray, box: face_in(
+        np.asarray(box, float)
+    )  # a masked face: dlib's predictors do not lock on
     assert finder(riding, "tight")(BLANK).source == PRIOR_ONLY and PRIOR_ONLY in FALLBACK_SOURCES
     with pytest.raises(NoFaceError):  # where faces were not measured to sit at the prior box, nothing vouches for it
         finder(riding, "detect")(BLANK)
@@ -166,12 +180,16 @@ def test_calibrate_measures_where_a_datasets_faces_sit():
 
     def measured(boxes):
         boxes = iter(boxes)
-        return calibrate([blank] * 10, predict=lambda gray, box: face_in(box), detect=lambda gray, upsample: [next(boxes)])
+        return calibrate(
+            [blank] * 10, predict=lambda gray, box: face_in(box), detect=lambda gray, upsample: [next(boxes)]
+        )
 
     same = np.array([40, 50, 160, 170.0])
     steady = measured([same + np.random.default_rng(i).normal(0, 2, 4) for i in range(10)])
     assert steady.strategy == "tight" and np.allclose(steady.prior_box, same / 200, atol=0.02) and steady.detected == 10
-    scattered = measured([np.array([x, y, x + 60, y + 60.0]) for x, y in np.random.default_rng(0).uniform(0, 140, (10, 2))])
+    scattered = measured(
+        [np.array([x, y, x + 60, y + 60.0]) for x, y in np.random.default_rng(0).uniform(0, 140, (10, 2))]
+    )
     assert scattered.strategy == "detect"
     few = calibrate([blank] * 10, predict=lambda gray, box: face_in(box), detect=lambda gray, upsample: [])
     assert few.strategy == "detect" and "too few" in few.describe() and "--landmarks tight" in few.describe()
@@ -181,7 +199,9 @@ def test_calibrate_measures_where_a_datasets_faces_sit():
 def test_random_noise_has_no_face():
     """dlib's own models on the image that the box prior used to 'mask' without complaint."""
     noise = np.random.default_rng(0).integers(0, 256, (160, 160, 3), dtype=np.uint8)
-    with pytest.raises(NoFaceError, match="^no face: detector: no face detected; cnn: no face detected; prior: .*not locked"):
+    with pytest.raises(
+        NoFaceError, match="^no face: detector: no face detected; cnn: no face detected; prior: .*not locked"
+    ):
         LandmarkFinder("detect", (0.2, 0.2, 0.8, 0.8))(noise)
 
 

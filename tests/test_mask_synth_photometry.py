@@ -13,14 +13,16 @@ def rectangles(seed: int = 0, size: int = 128) -> np.ndarray:
     for _ in range(40):
         x, y = rng.integers(0, size - 8, 2)
         w, h = rng.integers(8, 40, 2)
-        image[y:y + h, x:x + w] = rng.uniform(20, 230)
+        image[y : y + h, x : x + w] = rng.uniform(20, 230)
     return image
 
 
 def test_blur_sigma_recovers_a_known_blur():
     sharp = rectangles()
     assert blur_sigma(sharp.astype(np.uint8)) < 1.0  # pixel sampling alone reads about 0.8 px
-    estimates = [blur_sigma(np.clip(cv2.GaussianBlur(sharp, (0, 0), s), 0, 255).astype(np.uint8)) for s in (1.5, 2.0, 3.0)]
+    estimates = [
+        blur_sigma(np.clip(cv2.GaussianBlur(sharp, (0, 0), s), 0, 255).astype(np.uint8)) for s in (1.5, 2.0, 3.0)
+    ]
     for true, estimate in zip((1.5, 2.0, 3.0), estimates):
         assert abs(estimate - true) < 0.25 * true
     assert estimates == sorted(estimates)

@@ -128,7 +128,9 @@ def test_every_texture_renders_and_differs_from_plain():
     image, p = face(6)
     plain = render_mask(image, p, MaskSpec(kind="cloth", color=(200, 60, 60)), seed=3).image
     for texture in TEXTURES[1:]:
-        patterned = render_mask(image, p, MaskSpec(kind="cloth", color=(200, 60, 60), texture=texture, pattern_color=(20, 20, 200)), seed=3)
+        patterned = render_mask(
+            image, p, MaskSpec(kind="cloth", color=(200, 60, 60), texture=texture, pattern_color=(20, 20, 200)), seed=3
+        )
         assert np.abs(patterned.image.astype(int) - plain.astype(int)).sum(-1).max() > 60, texture
 
 

@@ -28,22 +28,37 @@ def test_a_multi_process_launch_without_a_shared_run_name_is_refused_before_any_
     result = run_fit(["experiment=dann_refine", *TINY], cwd=tmp_path, env={"WORLD_SIZE": "16"})
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines[-1].startswith("error: 16 processes were launched") and "MFR_RUN_NAME" in lines[-1], result.stderr[-2000:]
+    assert lines[-1].startswith("error: 16 processes were launched") and "MFR_RUN_NAME" in lines[-1], result.stderr[
+        -2000:
+    ]
     assert not (tmp_path / "logs").exists()
 
 
-@pytest.mark.parametrize("argv, env", [
-    ([], {"WORLD_SIZE": "1"}),                                 # one process
-    ([], {"SLURM_NTASKS": "8", "MFR_RUN_NAME": "job-1"}),      # a name shared by all ranks
-    (["hydra.run.dir=/shared/run"], {"WORLD_SIZE": "8"}),      # a folder given on every rank's command line
-])
+@pytest.mark.parametrize(
+    "argv, env",
+    [
+        ([], {"WORLD_SIZE": "1"}),  # one process
+        ([], {"SLURM_NTASKS": "8", "MFR_RUN_NAME": "job-1"}),  # a name shared by all ranks
+        (["hydra.run.dir=/shared/run"], {"WORLD_SIZE": "8"}),  # a folder given on every rank's command line
+    ],
+)
 def test_launches_with_one_run_folder_pass(argv, env):
     check_run_folder(argv, env)
 
 
 def test_a_sweep_with_ddp_is_refused_in_one_line(tmp_path):
-    result = run_fit(["-m", "experiment=dann_refine", "seed=1,2", *TINY, "trainer=ddp", "trainer.devices=2",
-                      f"hydra.sweep.dir={tmp_path / 'sweep'}"], cwd=tmp_path)
+    result = run_fit(
+        [
+            "-m",
+            "experiment=dann_refine",
+            "seed=1,2",
+            *TINY,
+            "trainer=ddp",
+            "trainer.devices=2",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("error: a sweep (-m) cannot train on several processes"), result.stderr[-2000:]
@@ -56,7 +71,9 @@ WRITERS = {
     "comparison tables": lambda folder: _write_csv(folder / "comparison.csv", ["run"], [["a"]]),
     "mask_synth options": lambda folder: check_config(folder, "options", {"types": "mix"}),
     "RMFD pairs": lambda folder: write_pairs_file(folder / "pairs.tsv", {}, [("a.jpg", "b.jpg")], [1], [0]),
-    "embedding cache": lambda folder: EmbeddingCache(folder).save(folder / "set.npz", Embeddings(np.zeros((1, 2), np.float32))),
+    "embedding cache": lambda folder: EmbeddingCache(folder).save(
+        folder / "set.npz", Embeddings(np.zeros((1, 2), np.float32))
+    ),
 }
 
 
@@ -76,6 +93,10 @@ def test_every_file_is_renamed_into_place_by_the_one_atomic_helper():
     """mask_synth.dataset.atomic_path is the only code that renames a finished file into place: a writer of its
     own would be a second helper to keep right (unique temporary names, cleanup on failure)."""
     root = CONFIGS.parent
-    renaming = [str(path.relative_to(root)) for folder in ("mfr", "mask_synth") for path in (root / folder).rglob("*.py")
-                if "os.replace(" in path.read_text() or "os.rename(" in path.read_text()]
+    renaming = [
+        str(path.relative_to(root))
+        for folder in ("mfr", "mask_synth")
+        for path in (root / folder).rglob("*.py")
+        if "os.replace(" in path.read_text() or "os.rename(" in path.read_text()
+    ]
     assert renaming == ["mask_synth/dataset.py"]

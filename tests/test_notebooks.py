@@ -18,9 +18,20 @@ def runs(tmp_path_factory):
     """Two tiny runs as python -m mfr.fit writes them: refinement with DA (0) and without (1)."""
     logs = tmp_path_factory.mktemp("logs")
     done = subprocess.run(
-        [sys.executable, "-m", "mfr.fit", "-m", "experiment=dann_refine,refine", *TINY, "~callbacks.attention_maps",
-         f"hydra.sweep.dir={logs / 'sweep'}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "mfr.fit",
+            "-m",
+            "experiment=dann_refine,refine",
+            *TINY,
+            "~callbacks.attention_maps",
+            f"hydra.sweep.dir={logs / 'sweep'}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(logs)},
     )
     assert done.returncode == 0, done.stderr[-2000:]
@@ -31,7 +42,9 @@ def test_notebooks_are_committed_without_outputs():
     assert [p.name for p in NOTEBOOKS] == ["1_attention_maps.ipynb", "2_feature_distributions.ipynb", "3_roc_cmc.ipynb"]
     for path in NOTEBOOKS:
         cells = nbformat.read(path, as_version=4).cells
-        assert all(not c.get("outputs") and not c.get("execution_count") for c in cells if c.cell_type == "code"), path.name
+        assert all(
+            not c.get("outputs") and not c.get("execution_count") for c in cells if c.cell_type == "code"
+        ), path.name
 
 
 @pytest.mark.slow

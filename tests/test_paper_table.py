@@ -21,8 +21,11 @@ ACC = "val/demo_real/acc"
 
 def fake_run(folder: Path, experiment: str, seed: int, acc: float, refine: bool = False) -> Path:
     """A run folder as mfr.fit leaves it, with .hydra/hydra.yaml recording the experiment chosen."""
-    config = {"seed": seed, "model": {"refine": {"enabled": refine}},
-              "data": {"_target_": "mfr.data.demo.DemoDataModule", "seed": "${seed}", "monitor": ACC}}
+    config = {
+        "seed": seed,
+        "model": {"refine": {"enabled": refine}},
+        "data": {"_target_": "mfr.data.demo.DemoDataModule", "seed": "${seed}", "monitor": ACC},
+    }
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
     hydra = {"hydra": {"runtime": {"choices": {"experiment": experiment, "data": "demo", "head": "arcface"}}}}
@@ -63,10 +66,28 @@ def test_runs_of_one_experiment_that_differ_are_not_one_method(tmp_path):
 
 def test_published_figures_sit_beside_ours_with_their_sources(table4_sweep, tmp_path):
     figures_file = tmp_path / "published.yaml"
-    figures_file.write_text(yaml.safe_dump({"figures": [
-        {"method": "srt", "benchmark": "MFR2", "metric": "acc", "value": 0.9, "source": "Paper A, Table 2, row SRT"},
-        {"method": "focusface", "benchmark": "MFR2", "metric": "acc", "value": 0.8, "source": "Paper B, Table 3"},
-    ]}))
+    figures_file.write_text(
+        yaml.safe_dump(
+            {
+                "figures": [
+                    {
+                        "method": "srt",
+                        "benchmark": "MFR2",
+                        "metric": "acc",
+                        "value": 0.9,
+                        "source": "Paper A, Table 2, row SRT",
+                    },
+                    {
+                        "method": "focusface",
+                        "benchmark": "MFR2",
+                        "metric": "acc",
+                        "value": 0.8,
+                        "source": "Paper B, Table 3",
+                    },
+                ]
+            }
+        )
+    )
     runs, _ = collect([table4_sweep])
     text = methods_table(runs, [ACC], load_published(figures_file), tmp_path).read_text()
     assert "MFR2 acc (published)" in text and "| 0.9 [1] |" in text and "[1] Paper A, Table 2, row SRT" in text
@@ -83,10 +104,18 @@ def test_a_published_figure_without_its_source_is_refused(tmp_path):
 
 def test_cli_methods_view(table4_sweep, tmp_path):
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-m", "mfr.compare", str(table4_sweep), "--methods", "--published"],
-                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "mfr.compare", str(table4_sweep), "--methods", "--published"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert (table4_sweep / "table4.md").is_file() and "| ArcFace (unmasked faces) | baseline_arcface | 2 |" in done.stdout
-    alone = subprocess.run([sys.executable, "-m", "mfr.compare", str(table4_sweep), "--published"],
-                           capture_output=True, text=True, env=env)
+    assert (
+        table4_sweep / "table4.md"
+    ).is_file() and "| ArcFace (unmasked faces) | baseline_arcface | 2 |" in done.stdout
+    alone = subprocess.run(
+        [sys.executable, "-m", "mfr.compare", str(table4_sweep), "--published"], capture_output=True, text=True, env=env
+    )
     assert alone.returncode == 2 and "--published goes with --methods" in alone.stderr

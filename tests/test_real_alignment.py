@@ -22,7 +22,9 @@ def test_real_frontal_and_profile_photos_are_aligned_then_masked(shared_data, tm
     realfaces = shared_data / "realfaces"
     people = [d for d in sorted(realfaces.iterdir()) if len(list(d.glob("cfp_profile_*.jpg"))) >= PROFILE][:PEOPLE]
     for person in people:  # the first people (by name) with profile shots: no names kept in the project
-        for photo in sorted(person.glob("cfp_frontal_*.jpg"))[:FRONTAL] + sorted(person.glob("cfp_profile_*.jpg"))[:PROFILE]:
+        for photo in (
+            sorted(person.glob("cfp_frontal_*.jpg"))[:FRONTAL] + sorted(person.glob("cfp_profile_*.jpg"))[:PROFILE]
+        ):
             (tmp_path / "photos" / person.name).mkdir(parents=True, exist_ok=True)
             shutil.copy(photo, tmp_path / "photos" / person.name / photo.name)
     aligned, twins = tmp_path / "aligned", tmp_path / "twins"
@@ -37,7 +39,12 @@ def test_real_frontal_and_profile_photos_are_aligned_then_masked(shared_data, tm
             assert np.abs(five_points(landmarks) - ARCFACE_5).max() < 8.0
         eyes = landmarks[36:48].mean(0)  # every face, profiles too: the eyes' middle near the template's eye line
         assert abs(eyes[1] - ARCFACE_5[:2, 1].mean()) < 8.0 and 25 < eyes[0] < 87
-    assert {r["landmark_source"] for s, r in placed.items() if "profile" in s} & {"cnn", "cnn-posed", "detector", "detector-upsampled"}
+    assert {r["landmark_source"] for s, r in placed.items() if "profile" in s} & {
+        "cnn",
+        "cnn-posed",
+        "detector",
+        "detector-upsampled",
+    }
     assert mask_synth_main([str(aligned), str(twins), "--aligned", "--quiet"]) == 0
     masked = runner.load_records(twins)
     assert {r["status"] for r in masked.values()} == {"masked"} and len(masked) == len(placed)

@@ -17,13 +17,24 @@ SWEEPS = sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml") if p.stem 
 
 def fit(args, cwd):
     return subprocess.run(
-        [sys.executable, "-m", "mfr.fit", *args], cwd=cwd, capture_output=True, text=True, timeout=600,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(cwd), "WANDB_MODE": "offline", "WANDB_SILENT": "true"},
+        [sys.executable, "-m", "mfr.fit", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={
+            "PYTHONPATH": str(ROOT),
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(cwd),
+            "WANDB_MODE": "offline",
+            "WANDB_SILENT": "true",
+        },
     )
 
 
-@pytest.mark.parametrize("sweep, runs",
-                         [("ablation", 12), ("ablation_demo", 4), ("heads", 12), ("table4", 21), ("table4_demo", 7)])
+@pytest.mark.parametrize(
+    "sweep, runs", [("ablation", 12), ("ablation_demo", 4), ("heads", 12), ("table4", 21), ("table4_demo", 7)]
+)
 def test_sweep_definitions_expand_to_their_runs(tmp_path, sweep, runs):
     assert sweep in SWEEPS
     result = fit(["-cd", str(ROOT / "experiments"), "-cn", sweep, "--cfg", "hydra"], tmp_path)
@@ -72,14 +83,21 @@ def test_demo_ablation_runs_four_labelled_cells_with_one_command(tmp_path):
 def test_table4_demo_runs_with_one_command_and_compares_as_rows_of_methods(tmp_path):
     # three of its seven methods (each experiment also trains alone in test_training): the two that are
     # not mfr's, srt with its two stages, and the baseline
-    overrides = [o for o in TINY if not o.startswith("logger=")] + ["logger=csv", "experiment=srt,baseline_arcface,focusface"]
+    overrides = [o for o in TINY if not o.startswith("logger=")] + [
+        "logger=csv",
+        "experiment=srt,baseline_arcface,focusface",
+    ]
     result = fit(["-m", "-cd", str(ROOT / "experiments"), "-cn", "table4_demo", *overrides], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep_dir,) = (tmp_path / "logs" / "sweeps" / "table4_demo").iterdir()
     assert (next(sweep_dir.glob("*/teacher/teacher.ckpt"))).is_file()  # the srt job trained its face model first
 
-    done = subprocess.run([sys.executable, "-m", "mfr.compare", str(sweep_dir), "--methods"], capture_output=True, text=True,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    done = subprocess.run(
+        [sys.executable, "-m", "mfr.compare", str(sweep_dir), "--methods"],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     table = (sweep_dir / "table4.md").read_text().splitlines()
     rows = [line.split(" | ")[1] for line in table if line.startswith("| ") and "---" not in line][1:]

@@ -16,11 +16,22 @@ from mfr.training import build_module, resolve_callbacks_for_device, train, uses
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
 
 
-def run_fit(args: list[str], cwd: Path, extra_path: list[str] = (), env: dict | None = None) -> subprocess.CompletedProcess:
+def run_fit(
+    args: list[str], cwd: Path, extra_path: list[str] = (), env: dict | None = None
+) -> subprocess.CompletedProcess:
     """`python -m mfr.fit ARGS` in a fresh process, as a user would run it (with `env` added to its environment)."""
     return subprocess.run(
-        [sys.executable, "-m", "mfr.fit", *args], cwd=cwd, capture_output=True, text=True, timeout=600,
-        env={"PYTHONPATH": ":".join([str(ROOT), *extra_path]), "PATH": "/usr/bin:/bin", "HOME": str(cwd), **(env or {})},
+        [sys.executable, "-m", "mfr.fit", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={
+            "PYTHONPATH": ":".join([str(ROOT), *extra_path]),
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(cwd),
+            **(env or {}),
+        },
     )
 
 
@@ -49,8 +60,14 @@ def test_ablation_flags_switch_the_parts(tmp_path):
 def test_multirun_ablation_gives_four_runs_differing_only_in_the_flags(tmp_path):
     sweep = tmp_path / "sweep"
     result = run_fit(
-        ["-m", "experiment=dann_refine", "model.refine.enabled=true,false", "model.da.enabled=true,false",
-         *TINY, f"hydra.sweep.dir={sweep}"],
+        [
+            "-m",
+            "experiment=dann_refine",
+            "model.refine.enabled=true,false",
+            "model.da.enabled=true,false",
+            *TINY,
+            f"hydra.sweep.dir={sweep}",
+        ],
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -124,8 +141,18 @@ def test_checkpoint_hyperparameters_are_plain_containers(tmp_path):
 @pytest.mark.slow
 def test_last_checkpoint_holds_the_final_step_even_when_no_new_best_is_saved(tmp_path):
     # a monitor whose best is its first value (epoch, minimised): as a run whose metric falls after epoch 0
-    cfg = compose_config(tmp_path, ["experiment=dann_refine", *TINY, "trainer.max_steps=-1", "trainer.max_epochs=2",
-                                    "trainer.check_val_every_n_epoch=1", "monitor=epoch", "callbacks.model_checkpoint.mode=min"])
+    cfg = compose_config(
+        tmp_path,
+        [
+            "experiment=dann_refine",
+            *TINY,
+            "trainer.max_steps=-1",
+            "trainer.max_epochs=2",
+            "trainer.check_val_every_n_epoch=1",
+            "monitor=epoch",
+            "callbacks.model_checkpoint.mode=min",
+        ],
+    )
     train(cfg)
     final_step = json.loads((tmp_path / "out" / "metrics.json").read_text())["global_step"]
     state = torch.load(tmp_path / "out" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
@@ -153,10 +180,15 @@ def test_mask_loss_weighs_each_synthetic_pair_like_the_paper_and_target_images_p
     bare = build_module(compose_config(tmp_path, ["experiment=retrained_arcface", *TINY]), num_classes=5)
     g = torch.Generator().manual_seed(0)
     batch = {
-        "source": {"image": torch.randint(0, 255, (4, 3, 32, 32), generator=g, dtype=torch.uint8),
-                   "masked": torch.randint(0, 255, (4, 3, 32, 32), generator=g, dtype=torch.uint8),
-                   "identity": torch.tensor([0, 1, 2, 3])},
-        "target": {"image": torch.randint(0, 255, (3, 3, 32, 32), generator=g, dtype=torch.uint8), "mask": torch.tensor([0, 1, 1])},
+        "source": {
+            "image": torch.randint(0, 255, (4, 3, 32, 32), generator=g, dtype=torch.uint8),
+            "masked": torch.randint(0, 255, (4, 3, 32, 32), generator=g, dtype=torch.uint8),
+            "identity": torch.tensor([0, 1, 2, 3]),
+        },
+        "target": {
+            "image": torch.randint(0, 255, (3, 3, 32, 32), generator=g, dtype=torch.uint8),
+            "mask": torch.tensor([0, 1, 1]),
+        },
     }
     seen = []
     for module in (full, bare):
@@ -170,6 +202,7 @@ def test_mask_loss_weighs_each_synthetic_pair_like_the_paper_and_target_images_p
     _, terms = full.losses(batch)
     emb, _ = full.embedder(full.normalise(torch.cat([batch["source"]["image"], batch["source"]["masked"]])))
     logits = full.discriminator(emb)
-    per_pair = F.cross_entropy(logits[:4], torch.zeros(4, dtype=torch.long), reduction="none") + \
-        F.cross_entropy(logits[4:], torch.ones(4, dtype=torch.long), reduction="none")
+    per_pair = F.cross_entropy(logits[:4], torch.zeros(4, dtype=torch.long), reduction="none") + F.cross_entropy(
+        logits[4:], torch.ones(4, dtype=torch.long), reduction="none"
+    )
     assert terms["mask_synthetic"].item() == pytest.approx(per_pair.mean().item(), rel=1e-4)

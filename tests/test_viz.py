@@ -88,8 +88,16 @@ def test_projection_figure_draws_one_panel_per_model(tmp_path):
 def test_callback_saves_a_panel_every_validation(tmp_path):
     from mfr.training import train
 
-    cfg = compose_config(tmp_path, ["experiment=dann_refine", *TINY, "trainer.max_steps=4", "trainer.val_check_interval=2",
-                                    "trainer.check_val_every_n_epoch=1"])
+    cfg = compose_config(
+        tmp_path,
+        [
+            "experiment=dann_refine",
+            *TINY,
+            "trainer.max_steps=4",
+            "trainer.val_check_interval=2",
+            "trainer.check_val_every_n_epoch=1",
+        ],
+    )
     train(cfg)
     panels = sorted(p.name for p in (tmp_path / "out" / "attention").glob("step*.png"))
     assert panels == ["step0000002.png", "step0000004.png"]  # one per validation

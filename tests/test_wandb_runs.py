@@ -12,8 +12,13 @@ def test_offline_run_reads_back_config_final_metrics_and_curves(tmp_path, monkey
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("HOME", str(tmp_path))
-    run = wandb.init(project="mfr", dir=str(tmp_path), group="ablation_demo", tags=["refine=on"],
-                     config={"model": {"refine": {"enabled": True}}, "seed": 1})
+    run = wandb.init(
+        project="mfr",
+        dir=str(tmp_path),
+        group="ablation_demo",
+        tags=["refine=on"],
+        config={"model": {"refine": {"enabled": True}}, "seed": 1},
+    )
     for step in range(3):
         run.log({"train/loss": 3.0 - step, "trainer/global_step": step})
     run.log({"val/demo_real/acc": 0.75, "trainer/global_step": 3})

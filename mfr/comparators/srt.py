@@ -55,7 +55,9 @@ def triplet_loss(d_ap: torch.Tensor, d_an: torch.Tensor, margin: float) -> torch
     return F.relu(d_ap - d_an + margin).mean()
 
 
-def self_restrained_triplet_loss(d_ap: torch.Tensor, d_an: torch.Tensor, d_pn: torch.Tensor, margin: float) -> torch.Tensor:
+def self_restrained_triplet_loss(
+    d_ap: torch.Tensor, d_an: torch.Tensor, d_pn: torch.Tensor, margin: float
+) -> torch.Tensor:
     """SRT (module docstring): the triplet loss until the anchors are as far from the negatives, on average, as the
     positives are; from then on the negative distance is restrained to the fixed mean d(p,n)."""
     if d_an.mean() >= d_pn.mean():
@@ -98,7 +100,9 @@ def load_teacher(path: str):
     except CheckpointError as exc:
         raise ConfigError(f"model.teacher_ckpt: {exc}") from None
     if method_name(teacher.hparams.model) == "srt":
-        raise ConfigError(f"model.teacher_ckpt={path}: an SRT checkpoint; the teacher must be a face model (mfr or focusface)")
+        raise ConfigError(
+            f"model.teacher_ckpt={path}: an SRT checkpoint; the teacher must be a face model (mfr or focusface)"
+        )
     return teacher
 
 
@@ -108,16 +112,19 @@ class SRTModule(pl.LightningModule):
 
     masked_aware = True  # mfr.eval hands `embed` each image's mask flag
 
-    def __init__(self, num_classes: int, model: dict, head: dict, optim: dict, image_size: int = 112,
-                 teacher: dict | None = None):
+    def __init__(
+        self, num_classes: int, model: dict, head: dict, optim: dict, image_size: int = 112, teacher: dict | None = None
+    ):
         super().__init__()
         srt = model["srt"]
         check_srt_settings(srt)
         if teacher is None:
             if not model.get("teacher_ckpt"):
-                raise ConfigError("model.teacher_ckpt is not set: SRT trains on a frozen face model; give "
-                                  "model.teacher_ckpt=PATH (an mfr checkpoint), or run python -m mfr.fit experiment=srt, "
-                                  "which trains it first")
+                raise ConfigError(
+                    "model.teacher_ckpt is not set: SRT trains on a frozen face model; give "
+                    "model.teacher_ckpt=PATH (an mfr checkpoint), or run python -m mfr.fit experiment=srt, "
+                    "which trains it first"
+                )
             self.teacher = load_teacher(model["teacher_ckpt"])
             teacher = dict(self.teacher.hparams)  # plain containers, saved below
         else:  # rebuilt from an SRT checkpoint: the architecture from its saved hyper-parameters, the weights from its state
@@ -185,8 +192,12 @@ class SRTModule(pl.LightningModule):
             loss = self_restrained_triplet_loss(d_ap, d_an, d_pn, self.margin)
         else:
             loss = triplet_loss(d_ap, d_an, self.margin)
-        terms = {"d_ap": d_ap.mean().detach(), "d_an": d_an.mean().detach(), "d_pn": d_pn.mean().detach(),
-                 "triplets": used.float().sum()}
+        terms = {
+            "d_ap": d_ap.mean().detach(),
+            "d_an": d_an.mean().detach(),
+            "d_pn": d_pn.mean().detach(),
+            "triplets": used.float().sum(),
+        }
         return loss, terms
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
@@ -203,7 +214,9 @@ class SRTModule(pl.LightningModule):
         """`optim` for the EUM alone, with its own weight decay (model.srt.weight_decay; the authors': 0)."""
         settings = {**self.hparams.optim["optimizer"], "weight_decay": self.hparams.model["srt"]["weight_decay"]}
         optimizer = build_optimizer(self.eum.parameters(), **settings)
-        scheduler = build_scheduler(optimizer, int(self.trainer.estimated_stepping_batches), **self.hparams.optim["scheduler"])
+        scheduler = build_scheduler(
+            optimizer, int(self.trainer.estimated_stepping_batches), **self.hparams.optim["scheduler"]
+        )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
@@ -217,8 +230,10 @@ def teacher_stage(cfg: DictConfig) -> DictConfig | None:
     if method_name(cfg.model) != "srt" or cfg.model.get("teacher_ckpt"):
         return None
     if cfg.get("ckpt_path"):
-        raise ConfigError("ckpt_path with experiment=srt: also give model.teacher_ckpt=<run>/teacher/teacher.ckpt, the face "
-                          "model the resumed EUM was trained on (else stage 1 would train another one)")
+        raise ConfigError(
+            "ckpt_path with experiment=srt: also give model.teacher_ckpt=<run>/teacher/teacher.ckpt, the face "
+            "model the resumed EUM was trained on (else stage 1 would train another one)"
+        )
     stage = cfg.copy()
     with open_dict(stage):
         stage.model.method = "mfr"

@@ -44,7 +44,9 @@ from mfr.data.table import FaceTable
 from mfr.errors import DataError
 
 THUMBNAIL = 16  # side of the grey thumbnails compared
-CENTRE = 0.6  # of each side, kept for the thumbnail: on the 12,804 aligned realfaces, one photo aligned from two sources
+CENTRE = (
+    0.6  # of each side, kept for the thumbnail: on the 12,804 aligned realfaces, one photo aligned from two sources
+)
 # correlates at 0.995 and no two people's photos above 0.981 (the whole image: 0.936, and two people's photos above 0.985)
 THRESHOLD = 0.985  # correlation above which two thumbnails are one photo
 SMALL = 64  # pixels: a side under this is reported as small
@@ -72,7 +74,9 @@ def scan(table: FaceTable, threads: int = 8) -> Scan:
         (height, width), margin = image.shape[:2], (1 - CENTRE) / 2
         top, left = round(height * margin), round(width * margin)
         centre = image[top : height - top, left : width - left]
-        grey = cv2.resize(cv2.cvtColor(centre, cv2.COLOR_RGB2GRAY), (THUMBNAIL, THUMBNAIL), interpolation=cv2.INTER_AREA)
+        grey = cv2.resize(
+            cv2.cvtColor(centre, cv2.COLOR_RGB2GRAY), (THUMBNAIL, THUMBNAIL), interpolation=cv2.INTER_AREA
+        )
         digest = hashlib.blake2b(np.ascontiguousarray(image), digest_size=16)
         digest.update(repr(image.shape).encode())
         return grey.astype(np.float32).ravel(), digest.digest(), image.shape[:2]
@@ -109,7 +113,9 @@ def similar_pairs(thumbnails: np.ndarray, threshold: float, block: int = BLOCK) 
 def components(n: int, edges: list[tuple[int, int]]) -> list[list[int]]:
     """The rows of each connected component of more than one row, in the graph of n rows with these edges."""
     first, second = np.array(edges, np.int64).reshape(-1, 2).T
-    _, component = connected_components(coo_matrix((np.ones(len(first)), (first, second)), shape=(n, n)), directed=False)
+    _, component = connected_components(
+        coo_matrix((np.ones(len(first)), (first, second)), shape=(n, n)), directed=False
+    )
     members = defaultdict(list)
     for row in np.flatnonzero(np.bincount(component)[component] > 1):
         members[component[row]].append(int(row))
@@ -135,16 +141,24 @@ def duplicates(table: FaceTable, found: Scan, threshold: float) -> dict:
     within, across, merges = [], [], Counter()
     for rows in components(len(table), near + [pair for group in exact for pair in zip(group, group[1:])]):
         names = sorted({table.names[i] for i in table.identity[rows]})
-        (within if len(names) == 1 else across).append({"identities": names, "keys": sorted(table.keys[r] for r in rows)})
+        (within if len(names) == 1 else across).append(
+            {"identities": names, "keys": sorted(table.keys[r] for r in rows)}
+        )
         merges.update(combinations(names, 2))
     return {
         "threshold": threshold,
         "thumbnail": THUMBNAIL,
-        "pairs": {"within": pairs["within"] + pairs["exact_within"], "across": pairs["across"] + pairs["exact_across"],
-                  "exact_within": pairs["exact_within"], "exact_across": pairs["exact_across"]},
+        "pairs": {
+            "within": pairs["within"] + pairs["exact_within"],
+            "across": pairs["across"] + pairs["exact_across"],
+            "exact_within": pairs["exact_within"],
+            "exact_across": pairs["exact_across"],
+        },
         "blank": int(found.blank.sum()),
-        "merge_candidates": [{"identities": list(pair), "shared_photos": n}
-                             for pair, n in sorted(merges.items(), key=lambda m: (-m[1], m[0]))],
+        "merge_candidates": [
+            {"identities": list(pair), "shared_photos": n}
+            for pair, n in sorted(merges.items(), key=lambda m: (-m[1], m[0]))
+        ],
         "within": sorted(within, key=lambda g: g["keys"]),
         "across": sorted(across, key=lambda g: g["keys"]),
     }
@@ -195,7 +209,9 @@ def similar_names(names: list[str]) -> list[list[str]]:
             if len(short) < len(long) and all(w in remaining for w in short):  # a subsequence
                 pairs.add((a, b))
     for group in by_others.values():
-        pairs.update(tuple(sorted((a, b))) for (a, wa), (b, wb) in combinations(group, 2) if wa != wb and one_edit(wa, wb))
+        pairs.update(
+            tuple(sorted((a, b))) for (a, wa), (b, wb) in combinations(group, 2) if wa != wb and one_edit(wa, wb)
+        )
     return [list(pair) for pair in sorted(pairs)]
 
 
@@ -205,7 +221,9 @@ def identities(table: FaceTable, read: np.ndarray) -> dict:
     order = np.argsort(-counts, kind="stable")
     return {
         "count": len(table.names),
-        "min": int(counts.min()), "median": float(np.median(counts)), "mean": round(float(counts.mean()), 2),
+        "min": int(counts.min()),
+        "median": float(np.median(counts)),
+        "mean": round(float(counts.mean()), 2),
         "max": int(counts.max()),
         "largest_10_share": round(float(counts[order[:10]].sum() / max(1, counts.sum())), 4),
         "histogram": histogram(counts),
@@ -222,8 +240,12 @@ def small_sides(keys: list[str], sides: np.ndarray, small: int) -> dict:
     return {
         "smallest": {"key": keys[order[0]], "side": round(float(sides[order[0]]), 1)},
         "median_side": round(float(np.median(sides)), 1),
-        "under": {"side": small, "count": len(under), "share": round(len(under) / len(sides), 4),
-                  "keys": [keys[i] for i in under]},
+        "under": {
+            "side": small,
+            "count": len(under),
+            "share": round(len(under) / len(sides), 4),
+            "keys": [keys[i] for i in under],
+        },
     }
 
 
@@ -248,8 +270,12 @@ def source_faces(root: Path, table: FaceTable, sizes: np.ndarray, small: int) ->
     if not rows:
         return None
     failed = sum(record.get("aligned") is None for record in records.values())
-    return {"manifest": str(root / "manifest.jsonl"), "faces": len(rows), "not_aligned": failed,
-            **small_sides([table.keys[r] for r in rows], np.array(sides), small)}
+    return {
+        "manifest": str(root / "manifest.jsonl"),
+        "faces": len(rows),
+        "not_aligned": failed,
+        **small_sides([table.keys[r] for r in rows], np.array(sides), small),
+    }
 
 
 def audit(
@@ -270,7 +296,9 @@ def audit(
     read_seconds = time.perf_counter() - started
     if not found.read.any():
         path, reason = found.skipped.files[0]
-        raise DataError(f"{root or 'the dataset'}: none of its {len(table)} images could be read, e.g. {path} ({reason})")
+        raise DataError(
+            f"{root or 'the dataset'}: none of its {len(table)} images could be read, e.g. {path} ({reason})"
+        )
     report = {
         "root": str(root) if root is not None else None,
         "images": len(table),
@@ -281,14 +309,21 @@ def audit(
     }
     rows = np.flatnonzero(found.read)
     heights, widths = found.sizes[rows].T
-    report["sizes"] = {"heights": [int(heights.min()), int(heights.max())], "widths": [int(widths.min()), int(widths.max())],
-                       **small_sides([table.keys[r] for r in rows], np.minimum(heights, widths), small)}
+    report["sizes"] = {
+        "heights": [int(heights.min()), int(heights.max())],
+        "widths": [int(widths.min()), int(widths.max())],
+        **small_sides([table.keys[r] for r in rows], np.minimum(heights, widths), small),
+    }
     report["source_faces"] = source_faces(Path(root), table, found.sizes, small) if root is not None else None
     compared = time.perf_counter()
     report["duplicates"] = duplicates(table, found, threshold)
     finished = time.perf_counter()
-    report["seconds"] = {"read": round(read_seconds, 2), "threads": threads, "compare": round(finished - compared, 2),
-                         "total": round(finished - started, 2)}
+    report["seconds"] = {
+        "read": round(read_seconds, 2),
+        "threads": threads,
+        "compare": round(finished - compared, 2),
+        "total": round(finished - started, 2),
+    }
     return report
 
 
@@ -305,7 +340,9 @@ def load_audit(audit: dict | str | Path) -> dict:
     try:
         report = json.loads(path.read_text())
     except FileNotFoundError:
-        raise DataError(f"{path}: no such audit file; write it with `python -m mfr.audit DATASET --out {path}`") from None
+        raise DataError(
+            f"{path}: no such audit file; write it with `python -m mfr.audit DATASET --out {path}`"
+        ) from None
     except ValueError as error:
         raise DataError(f"{path}: not JSON ({error})") from None
     if not isinstance(report, dict) or not {"within", "across"} <= set(report.get("duplicates") or {}):

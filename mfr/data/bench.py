@@ -71,14 +71,22 @@ def cpu_seconds(pids: list[int]) -> float:
 def measure(root: Path, twins: Path | None, augment: str, workers: int, batch_size: int, batches: int) -> dict:
     """Samples/s and CPU seconds per image of the training source loader over `batches` batches."""
     dm = RealDataModule(
-        source=functools.partial(open_faces, root=root, twins=twins), use_target=False, image_size=112,
-        batch_size=batch_size, num_workers=workers, pin_memory=False, augment=AUGMENTS[augment], seed=0,
+        source=functools.partial(open_faces, root=root, twins=twins),
+        use_target=False,
+        image_size=112,
+        batch_size=batch_size,
+        num_workers=workers,
+        pin_memory=False,
+        augment=AUGMENTS[augment],
+        seed=0,
     )
     dm.setup("fit")
     loader = dm.train_dataloader()["source"]
     needed = batches + 2 * max(1, workers)
     if len(loader) < needed:
-        raise SystemExit(f"{root} gives {len(loader)} batches of {batch_size}; the benchmark needs {needed}: use more images")
+        raise SystemExit(
+            f"{root} gives {len(loader)} batches of {batch_size}; the benchmark needs {needed}: use more images"
+        )
     iterator = iter(loader)
     for _ in range(2 * max(1, workers)):  # warm-up: start the workers and fill their prefetch queues
         next(iterator)
@@ -91,7 +99,11 @@ def measure(root: Path, twins: Path | None, augment: str, workers: int, batch_si
     cpu = time.process_time() - main_cpu + cpu_seconds(pids) - worker_cpu
     del iterator
     images = 2 * samples  # a face and its masked twin
-    return {"samples_per_s": samples / wall, "images_per_s": images / wall, "images_per_cpu_s": images / cpu if cpu else None}
+    return {
+        "samples_per_s": samples / wall,
+        "images_per_s": images / wall,
+        "images_per_cpu_s": images / cpu if cpu else None,
+    }
 
 
 @one_line_errors()
@@ -102,12 +114,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/mfr-bench"), help="where generated data and packs go")
     parser.add_argument("--identities", type=int, default=128, help="generated identities (x --per-identity images)")
     parser.add_argument("--per-identity", type=int, default=24)
-    parser.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="worker counts to measure (0: one process)")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[0, 2], help="worker counts to measure (0: one process)"
+    )
     parser.add_argument("--augment", nargs="+", choices=sorted(AUGMENTS), default=["train", "none"])
     parser.add_argument("--formats", nargs="+", choices=("packed", "jpeg"), default=["packed", "jpeg"])
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--batches", type=int, default=10, help="timed batches per measurement")
-    parser.add_argument("--cores", type=int, default=16, help="cores of the machine to project to (one is left to training)")
+    parser.add_argument(
+        "--cores", type=int, default=16, help="cores of the machine to project to (one is left to training)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)  # one thread each, as in DataLoader workers: parallelism comes from processes
@@ -124,21 +140,34 @@ def main(argv: list[str] | None = None) -> None:
     roots = {"packed": (pack, None), "jpeg": (jpeg, twins)}
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"loader throughput, batch {args.batch_size}, 112x112, {cores} cores here (load average {os.getloadavg()[0]:.1f})")
-    print(f"{'format':<7} {'augment':<6} {'workers':>7} {'samples/s':>10} {'images/s':>9} {'img/CPU-s':>10} {f'projected {args.cores} cores':>19}")
+    print(
+        f"loader throughput, batch {args.batch_size}, 112x112, {cores} cores here (load average {os.getloadavg()[0]:.1f})"
+    )
+    print(
+        f"{'format':<7} {'augment':<6} {'workers':>7} {'samples/s':>10} {'images/s':>9} {'img/CPU-s':>10} {f'projected {args.cores} cores':>19}"
+    )
     rows = []
     for fmt in args.formats:
         for augment in args.augment:
             for workers in args.workers:
-                row = {"format": fmt, "augment": augment, "workers": workers,
-                       **measure(*roots[fmt], augment, workers, args.batch_size, args.batches)}
+                row = {
+                    "format": fmt,
+                    "augment": augment,
+                    "workers": workers,
+                    **measure(*roots[fmt], augment, workers, args.batch_size, args.batches),
+                }
                 per_core = row["images_per_cpu_s"]
                 row["projected_images_per_s"] = per_core * (args.cores - 1) if per_core else None
                 rows.append(row)
-                print(f"{fmt:<7} {augment:<6} {workers:>7} {row['samples_per_s']:>10.0f} {row['images_per_s']:>9.0f} "
-                      f"{per_core or float('nan'):>10.0f} {row['projected_images_per_s'] or float('nan'):>19.0f}", flush=True)
-    print("images/s counts both images of a sample (face + masked twin); img/CPU-s is per core; projected = "
-          f"img/CPU-s x {args.cores - 1} cores (one left to the training loop), assuming linear scaling")
+                print(
+                    f"{fmt:<7} {augment:<6} {workers:>7} {row['samples_per_s']:>10.0f} {row['images_per_s']:>9.0f} "
+                    f"{per_core or float('nan'):>10.0f} {row['projected_images_per_s'] or float('nan'):>19.0f}",
+                    flush=True,
+                )
+    print(
+        "images/s counts both images of a sample (face + masked twin); img/CPU-s is per core; projected = "
+        f"img/CPU-s x {args.cores - 1} cores (one left to the training loop), assuming linear scaling"
+    )
     if args.json:
         write_atomic(args.json, json.dumps(rows, indent=2) + "\n")
 

@@ -36,7 +36,9 @@ def require_files(paths: list[Path], what: str, layout: str) -> None:
     if missing:
         shown = "\n".join(f"  {p}" for p in missing[:5])
         more = f"\n  ... and {len(missing) - 5} more" if len(missing) > 5 else ""
-        raise DataError(f"{what}: {len(missing)} of {len(paths)} images are missing:\n{shown}{more}\n  expected layout:\n{layout}")
+        raise DataError(
+            f"{what}: {len(missing)} of {len(paths)} images are missing:\n{shown}{more}\n  expected layout:\n{layout}"
+        )
 
 
 def read_lfw_pairs(path: Path) -> tuple[list[tuple[str, int, str, int]], np.ndarray | None]:
@@ -61,16 +63,22 @@ def read_lfw_pairs(path: Path) -> tuple[list[tuple[str, int, str, int]], np.ndar
             else:
                 raise ValueError
         except ValueError:
-            raise DataError(f"{path}:{number}: expected 'Name i j' or 'Name1 i Name2 j', got {line.strip()!r}") from None
+            raise DataError(
+                f"{path}:{number}: expected 'Name i j' or 'Name1 i Name2 j', got {line.strip()!r}"
+            ) from None
     if header is None or len(header) == 1:
         return rows, None
     sets, per_class = header
     if sets * 2 * per_class != len(rows):
-        raise DataError(f"{path}: the header promises {sets} folds of 2 x {per_class} pairs, the file has {len(rows)} pairs")
+        raise DataError(
+            f"{path}: the header promises {sets} folds of 2 x {per_class} pairs, the file has {len(rows)} pairs"
+        )
     return rows, np.arange(len(rows)) // (2 * per_class)
 
 
-def read_lfw(root: str, pairs: str = "pairs.txt", images: str = ".", ext: str = "jpg", name: str = "lfw") -> VerificationSet:
+def read_lfw(
+    root: str, pairs: str = "pairs.txt", images: str = ".", ext: str = "jpg", name: str = "lfw"
+) -> VerificationSet:
     """LFW (or any set in its layout): identity folders of <Name>_<iiii>.<ext> and an LFW pairs file."""
     root_path = Path(root)
     layout = LFW_LAYOUT.format(root=root_path, pairs=pairs, images=images, ext=ext)
@@ -115,7 +123,9 @@ def read_mfr2(root: str, name: str = "mfr2", layout: str = "mtcnn") -> Verificat
     unlabelled = sorted(paired - labels.keys())
     if unlabelled:
         n, i = unlabelled[0]
-        raise DataError(f"{root_path / 'pairs.txt'}: {len(unlabelled)} paired images have no line in mfr2_labels.txt, e.g. {n} {i}")
+        raise DataError(
+            f"{root_path / 'pairs.txt'}: {len(unlabelled)} paired images have no line in mfr2_labels.txt, e.g. {n} {i}"
+        )
     keys = sorted(labels)
     position = {k: p for p, k in enumerate(keys)}
     pairs = np.array([(position[(a, i)], position[(b, j)]) for a, i, b, j in rows], np.int64).reshape(-1, 2)
@@ -150,10 +160,14 @@ def read_mlfw(root: str, pairs: str = "pairs.txt", images: str = "aligned", name
         if not fields:
             continue
         if len(fields) != 3 or fields[2] not in ("0", "1"):
-            raise DataError(f"{pairs_path}:{number}: expected 'img1<TAB>img2<TAB>label' with label 0 or 1, got {line.strip()!r}")
+            raise DataError(
+                f"{pairs_path}:{number}: expected 'img1<TAB>img2<TAB>label' with label 0 or 1, got {line.strip()!r}"
+            )
         rows.append(fields)
     index: dict[str, int] = {}
-    pair_index = np.array([(index.setdefault(a, len(index)), index.setdefault(b, len(index))) for a, b, _ in rows], np.int64)
+    pair_index = np.array(
+        [(index.setdefault(a, len(index)), index.setdefault(b, len(index))) for a, b, _ in rows], np.int64
+    )
     same = np.array([label == "1" for _, _, label in rows], bool)
     paths = [root_path / images / f for f in index]
     require_files(paths, "MLFW", expected)
@@ -185,7 +199,9 @@ def read_insightface_bin(path: str, name: str | None = None) -> VerificationSet:
         if not all(isinstance(b, (bytes, bytearray)) for b in blobs):
             raise ValueError("its first list does not hold encoded images (bytes)")
     except Exception as exc:  # noqa: BLE001 - any failure to parse means the same thing: this is not a .bin file
-        raise DataError(f"{file}: not an insightface .bin validation file, a pickle of (encoded images, same flags): {exc}") from None
+        raise DataError(
+            f"{file}: not an insightface .bin validation file, a pickle of (encoded images, same flags): {exc}"
+        ) from None
     if len(blobs) != 2 * len(same):
         raise DataError(f"{file}: {len(blobs)} images for {len(same)} pairs; a .bin holds two images a pair")
     pairs = np.arange(len(blobs)).reshape(-1, 2)

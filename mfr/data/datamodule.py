@@ -129,4 +129,7 @@ class FaceDataModule(pl.LightningDataModule):
 
     def val_dataloader(self):
         workers = min(self.num_workers, 2)
-        return [self._loader(v.dataset(self.image_size), self.val_batch_size, shuffle=False, num_workers=workers) for v in self.val_sets]
+        return [
+            self._loader(v.dataset(self.image_size), self.val_batch_size, shuffle=False, num_workers=workers)
+            for v in self.val_sets
+        ]

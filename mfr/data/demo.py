@@ -31,14 +31,22 @@ log = logging.getLogger(__name__)
 SOURCE, TARGET, HELD_OUT = 0, 1, 2
 # "synthetic" masks: the plain, light surgical and N95 masks that synthesizers default to
 SYNTHETIC_MASKS = [
-    ("surgical", (225, 232, 236), "plain"), ("surgical", (170, 205, 230), "plain"), ("surgical", (190, 225, 205), "plain"),
-    ("n95", (238, 238, 232), "plain"), ("n95", (205, 218, 232), "plain"),
+    ("surgical", (225, 232, 236), "plain"),
+    ("surgical", (170, 205, 230), "plain"),
+    ("surgical", (190, 225, 205), "plain"),
+    ("n95", (238, 238, 232), "plain"),
+    ("n95", (205, 218, 232), "plain"),
 ]
 # "real" masks: what people wore: patterned cloth, black KN95s, respirators, dark surgical masks
 REAL_MASKS = [
-    ("cloth", (38, 52, 92), "stripes"), ("cloth", (150, 30, 40), "checks"), ("cloth", (30, 32, 40), "dots"),
-    ("cloth", (96, 104, 62), "camo"), ("cloth", (200, 150, 170), "floral"), ("kn95", (30, 30, 33), "plain"),
-    ("respirator", (112, 114, 120), "plain"), ("surgical", (34, 34, 38), "plain"),
+    ("cloth", (38, 52, 92), "stripes"),
+    ("cloth", (150, 30, 40), "checks"),
+    ("cloth", (30, 32, 40), "dots"),
+    ("cloth", (96, 104, 62), "camo"),
+    ("cloth", (200, 150, 170), "floral"),
+    ("kn95", (30, 30, 33), "plain"),
+    ("respirator", (112, 114, 120), "plain"),
+    ("surgical", (34, 34, 38), "plain"),
 ]
 
 
@@ -112,13 +120,19 @@ class DemoDataModule(FaceDataModule):
         super().__init__(**kwargs)
         self.identities, self.images_per_identity = identities, images_per_identity
         self.target_identities, self.target_images_per_identity = target_identities, target_images_per_identity
-        self.val_identities, self.val_images_per_identity, self.val_pairs = val_identities, val_images_per_identity, val_pairs
+        self.val_identities, self.val_images_per_identity, self.val_pairs = (
+            val_identities,
+            val_images_per_identity,
+            val_pairs,
+        )
         self.generate_workers = self.num_workers + 1 if generate_workers == "auto" else int(generate_workers)
 
     def build(self) -> None:
         log.info("data=demo: generating SYNTHETIC demo faces (procedurally drawn, no real people)")
         size, seed, workers = self.image_size, self.seed, self.generate_workers
-        plain, masked, _, labels = render_group(seed, SOURCE, self.identities, self.images_per_identity, size, "synthetic", workers=workers)
+        plain, masked, _, labels = render_group(
+            seed, SOURCE, self.identities, self.images_per_identity, size, "synthetic", workers=workers
+        )
         augment = build_augment(size, paired=True, seed=seed, **self.augment_cfg)
         self.source = PairedFaces(plain, masked, labels, augment)
         if self.use_target:
@@ -128,21 +142,32 @@ class DemoDataModule(FaceDataModule):
             images = np.where(shown_masked[:, None, None, None], masked, plain)
             target_aug = build_augment(size, seed=seed, **self.augment_cfg)
             self.target = MaskLabeledFaces(images, shown_masked.astype(np.int64), target_aug)
-        self.val_sets = [self._verification(style, name) for style, name in (("real", "demo_real"), ("synthetic", "demo_synth"))]
+        self.val_sets = [
+            self._verification(style, name) for style, name in (("real", "demo_real"), ("synthetic", "demo_synth"))
+        ]
         log.info(
             "demo data: %d source images of %d identities, %d target images, %s",
-            len(self.source), self.identities, 0 if self.target is None else len(self.target),
+            len(self.source),
+            self.identities,
+            0 if self.target is None else len(self.target),
             ", ".join(f"{v.name}: {len(v.pairs)} pairs" for v in self.val_sets),
         )
 
     def _verification(self, style: str, name: str) -> VerificationSet:
         """Masked probes vs unmasked references of held-out identities: each view is one or the other."""
         plain, masked, shown_masked, labels = render_group(
-            self.seed, HELD_OUT, self.val_identities, self.val_images_per_identity, self.image_size, style,
+            self.seed,
+            HELD_OUT,
+            self.val_identities,
+            self.val_images_per_identity,
+            self.image_size,
+            style,
             workers=self.generate_workers,
         )
         # alternate views so every identity has both masked probes and unmasked references
         shown_masked = np.tile(np.arange(self.val_images_per_identity) % 2 == 1, self.val_identities)
         images = np.where(shown_masked[:, None, None, None], masked, plain)
         pairs, same, folds = make_pairs(labels, shown_masked, ~shown_masked, self.val_pairs, seed=self.seed)
-        return VerificationSet(name, images, pairs, same, folds, meta={"identity": labels, "masked": shown_masked.astype(np.int64)})
+        return VerificationSet(
+            name, images, pairs, same, folds, meta={"identity": labels, "masked": shown_masked.astype(np.int64)}
+        )

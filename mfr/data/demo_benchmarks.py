@@ -34,7 +34,9 @@ def mtcnn_face(person, rng: np.random.Generator, size: int = 160) -> tuple[np.nd
     return crop, landmarks @ to_crop[:, :2].T + to_crop[:, 2]
 
 
-def write_mfr2(root: str | Path, identities: int = 53, images_per_identity: int = 5, pairs: int = 848, seed: int = 0) -> Path:
+def write_mfr2(
+    root: str | Path, identities: int = 53, images_per_identity: int = 5, pairs: int = 848, seed: int = 0
+) -> Path:
     """Write a synthetic MFR2 tree: per identity two unmasked images and the rest masked; half the pairs genuine."""
     root = Path(root)
     rng = np.random.default_rng(seed)
@@ -66,7 +68,9 @@ def write_mfr2(root: str | Path, identities: int = 53, images_per_identity: int 
 
 @one_line_errors()
 def main(argv: list[str] | None = None) -> None:
-    parser = ArgumentParser(prog="python -m mfr.data.demo_benchmarks", description="Write a SYNTHETIC MFR2-layout tree of demo faces.")
+    parser = ArgumentParser(
+        prog="python -m mfr.data.demo_benchmarks", description="Write a SYNTHETIC MFR2-layout tree of demo faces."
+    )
     parser.add_argument("root")
     parser.add_argument("--identities", type=int, default=53)
     parser.add_argument("--images-per-identity", type=int, default=5)

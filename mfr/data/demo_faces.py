@@ -31,7 +31,16 @@ SKIN_TONES = np.array(
     np.float32,
 )
 HAIR_COLOURS = np.array(
-    [[20, 16, 14], [58, 40, 28], [100, 70, 40], [160, 120, 70], [210, 180, 120], [120, 50, 25], [150, 150, 150], [235, 235, 230]],
+    [
+        [20, 16, 14],
+        [58, 40, 28],
+        [100, 70, 40],
+        [160, 120, 70],
+        [210, 180, 120],
+        [120, 50, 25],
+        [150, 150, 150],
+        [235, 235, 230],
+    ],
     np.float32,
 )
 IRIS_COLOURS = np.array([[60, 40, 25], [100, 70, 40], [70, 110, 150], [80, 120, 80], [40, 30, 25]], np.float32)
@@ -172,7 +181,9 @@ def face_geometry(identity: Identity, shot: Shot) -> dict[str, np.ndarray]:
     hairline_y = float(pts[17:27, 1].min()) - identity.hairline * iod
     puff = 6 + 8 * identity.hair_volume
     skull, skull_z = _arc(pts[0], pts[16], ear_y - hairline_y + 10, -10.0, 15)
-    hair, hair_z = _arc(pts[0] + [-puff, 14], pts[16] + [puff, 14], ear_y + 14 - hairline_y + 14 + 10 * identity.hair_volume, -14.0, 17)
+    hair, hair_z = _arc(
+        pts[0] + [-puff, 14], pts[16] + [puff, 14], ear_y + 14 - hairline_y + 14 + 10 * identity.hair_volume, -14.0, 17
+    )
     hairline, hl_z = _arc(pts[0] + [1, -4], pts[16] - [1, 4], ear_y - 4 - hairline_y, -4.0, 11)
     everything = np.vstack([pts, skull, hair, hairline])
     depth = np.concatenate([TEMPLATE_DEPTH, skull_z, hair_z, hl_z])
@@ -183,13 +194,20 @@ def face_geometry(identity: Identity, shot: Shot) -> dict[str, np.ndarray]:
 
 
 def _poly(img, pts, colour, k):
-    cv2.fillPoly(img, [np.round(pts * k * (1 << SHIFT)).astype(np.int32)], tuple(float(c) for c in colour), cv2.LINE_AA, SHIFT)
+    cv2.fillPoly(
+        img, [np.round(pts * k * (1 << SHIFT)).astype(np.int32)], tuple(float(c) for c in colour), cv2.LINE_AA, SHIFT
+    )
 
 
 def _line(img, pts, colour, thickness, k, closed=False):
     cv2.polylines(
-        img, [np.round(pts * k * (1 << SHIFT)).astype(np.int32)], closed, tuple(float(c) for c in colour),
-        max(1, int(round(thickness * k))), cv2.LINE_AA, SHIFT,
+        img,
+        [np.round(pts * k * (1 << SHIFT)).astype(np.int32)],
+        closed,
+        tuple(float(c) for c in colour),
+        max(1, int(round(thickness * k))),
+        cv2.LINE_AA,
+        SHIFT,
     )
 
 
@@ -217,7 +235,14 @@ def draw_face(identity: Identity, shot: Shot, size: int, rng: np.random.Generato
     if identity.freckles:
         frng = np.random.default_rng(identity.freckles)
         for p in frng.uniform([30, 36], [82, 62], (8, 2)):  # brow, eye and upper-cheek marks: visible above a mask
-            _ellipse(img, posed_landmarks(p[None], np.zeros(1), shot.yaw, 0, shot.roll, (56, 68))[0], (0.8, 0.8), 0, skin * 0.75, k)
+            _ellipse(
+                img,
+                posed_landmarks(p[None], np.zeros(1), shot.yaw, 0, shot.roll, (56, 68))[0],
+                (0.8, 0.8),
+                0,
+                skin * 0.75,
+                k,
+            )
     # hair over the forehead: the band above the hairline, and an optional fringe
     _poly(img, np.vstack([g["hairline"], g["skull"][::-1]]), hair, k)
     if identity.fringe:
@@ -249,7 +274,14 @@ def draw_face(identity: Identity, shot: Shot, size: int, rng: np.random.Generato
         _line(img, lm[60:65], identity.lips * 0.6, 0.8, k)
     if identity.glasses:
         for eye in (LEFT_EYE, RIGHT_EYE):
-            _line(img, cv2.ellipse2Poly((0, 0), (9, 7), 0, 0, 360, 20).astype(np.float32) + lm[eye].mean(0), (30, 30, 30), 1.2, k, True)
+            _line(
+                img,
+                cv2.ellipse2Poly((0, 0), (9, 7), 0, 0, 360, 20).astype(np.float32) + lm[eye].mean(0),
+                (30, 30, 30),
+                1.2,
+                k,
+                True,
+            )
         _line(img, np.stack([lm[39] + [2, -1], lm[42] + [-2, -1]]), (30, 30, 30), 1.2, k)
 
     # lighting: a linear gradient across the face, then global brightness

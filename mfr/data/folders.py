@@ -85,5 +85,10 @@ def files_table(root: Path, keys: list[str], identities: list[str], masks: list[
         raise DatasetLayoutError(root, "holds no images", layout)
     names, identity = np.unique(identities, return_inverse=True)
     return FaceTable(
-        ImageFiles([os.path.join(root, k) for k in keys]), keys, identity, [str(n) for n in names], np.array(masks), np.full(len(keys), -1),
+        ImageFiles([os.path.join(root, k) for k in keys]),
+        keys,
+        identity,
+        [str(n) for n in names],
+        np.array(masks),
+        np.full(len(keys), -1),
     )

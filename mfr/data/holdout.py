@@ -36,15 +36,25 @@ def split_source(table: FaceTable, identities: int, seed: int = 0) -> tuple[Face
         eligible &= np.bincount(table.identity[originals & (table.twin >= 0)], minlength=len(table.names)) > 0
     names = sorted(table.names[i] for i in np.flatnonzero(eligible))
     if len(names) < identities:
-        raise DataError(f"data.holdout.identities={identities}: the source has only {len(names)} people with two photos"
-                        f"{' and a masked twin' if table.has_twins else ''}")
+        raise DataError(
+            f"data.holdout.identities={identities}: the source has only {len(names)} people with two photos"
+            f"{' and a masked twin' if table.has_twins else ''}"
+        )
     held = sorted(names[i] for i in np.random.default_rng(seed).permutation(len(names))[:identities])
     held_set = set(held)
     return table.with_identities([n for n in table.names if n not in held_set]), held
 
 
-def holdout_set(table: FaceTable, names: list[str], num_pairs: int = 2000, folds: int = 10, seed: int = 0,
-                image_size: int | None = None, name: str = "holdout", audit: str | None = None) -> VerificationSet:
+def holdout_set(
+    table: FaceTable,
+    names: list[str],
+    num_pairs: int = 2000,
+    folds: int = 10,
+    seed: int = 0,
+    image_size: int | None = None,
+    name: str = "holdout",
+    audit: str | None = None,
+) -> VerificationSet:
     """The held-out people's verification set: half unmasked-unmasked pairs, half masked-twin vs unmasked pairs
     (only the former without twins), with `meta` masked labels so the evaluation reports each protocol.
     `audit`: the dataset's audit.json, whose near-duplicate photos never make a genuine pair."""
@@ -57,8 +67,10 @@ def holdout_set(table: FaceTable, names: list[str], num_pairs: int = 2000, folds
     try:
         drawn = [make_pairs(held.identity, probe, ref, per_kind, folds, seed, photo) for probe, ref in kinds]
     except ValueError as error:  # identity-disjoint folds need 2 people a fold
-        raise ConfigError(f"data.holdout: {error} among the {len(names)} held-out people; lower data.holdout.folds "
-                          f"or raise data.holdout.identities") from None
+        raise ConfigError(
+            f"data.holdout: {error} among the {len(names)} held-out people; lower data.holdout.folds "
+            f"or raise data.holdout.identities"
+        ) from None
     pairs, same, fold = (np.concatenate(parts) for parts in zip(*drawn))
     used, index = np.unique(pairs, return_inverse=True)
     skipped = SkippedImages(name)
@@ -70,7 +82,19 @@ def holdout_set(table: FaceTable, names: list[str], num_pairs: int = 2000, folds
     renumber = np.cumsum(readable) - 1
     used = used[readable]
     meta = {"identity": held.identity[used], "masked": is_twin[used].astype(np.int64)}
-    log.info("%s: %d pairs (%s) over %d images of %d held-out source people", name, int(keep.sum()),
-             "unmasked-unmasked and twin-unmasked" if len(kinds) == 2 else "unmasked-unmasked", len(used), len(names))
-    return VerificationSet(name, [image for image in images if image is not None], renumber[index.reshape(-1, 2)[keep]],
-                           same[keep], fold[keep], meta)
+    log.info(
+        "%s: %d pairs (%s) over %d images of %d held-out source people",
+        name,
+        int(keep.sum()),
+        "unmasked-unmasked and twin-unmasked" if len(kinds) == 2 else "unmasked-unmasked",
+        len(used),
+        len(names),
+    )
+    return VerificationSet(
+        name,
+        [image for image in images if image is not None],
+        renumber[index.reshape(-1, 2)[keep]],
+        same[keep],
+        fold[keep],
+        meta,
+    )

@@ -34,7 +34,6 @@ from mfr.errors import DataError
 log = logging.getLogger(__name__)
 
 
-
 class CorruptImageError(DataError):
     """An image that cannot be used; `path` and `reason` say which and why."""
 
@@ -101,7 +100,9 @@ class SkippedImages:
         return message
 
 
-def map_images(images: Sequence, each: Callable[[int, np.ndarray], object], skipped: SkippedImages, threads: int = 8) -> list:
+def map_images(
+    images: Sequence, each: Callable[[int, np.ndarray], object], skipped: SkippedImages, threads: int = 8
+) -> list:
     """`each(i, image)` for every image of a lazy indexable (e.g. `ImageFiles`), in threads; None where unreadable.
 
     OpenCV releases the GIL, so threads scale; only what `each` returns is kept, so a pass over a whole
@@ -123,7 +124,9 @@ def map_images(images: Sequence, each: Callable[[int, np.ndarray], object], skip
     return results
 
 
-def read_all(images: Sequence, skipped: SkippedImages, size: int | None = None, threads: int = 8) -> list[np.ndarray | None]:
+def read_all(
+    images: Sequence, skipped: SkippedImages, size: int | None = None, threads: int = 8
+) -> list[np.ndarray | None]:
     """Decode every image of a lazy indexable at once; None where unreadable (added to `skipped`).
 
     `size` resizes every image to size x size (area interpolation).
@@ -220,4 +223,6 @@ class SkipCorrupt(Dataset):
                 info = get_worker_info()
                 self.counts[0 if info is None else 1 + info.id % (WORKER_SLOTS - 1)] += 1
                 log.warning("%s: skipped an unreadable image, serving the next sample instead: %s", self.what, error)
-        raise CorruptImageError(last.path, f"{self.max_tries} unreadable samples in a row from {self.what}; last: {last.reason}")
+        raise CorruptImageError(
+            last.path, f"{self.max_tries} unreadable samples in a row from {self.what}; last: {last.reason}"
+        )

@@ -38,7 +38,9 @@ def spec_for_label(label: str | None, default: str = "surgical") -> tuple[MaskSp
     """
     words = [w for w in (label or default).lower().split("_") if w not in SIDES]
     kind = words[0] if words else default
-    colour = next((NAMED_COLOURS[w] for w in words[1:] if w in NAMED_COLOURS), TYPE_COLOURS.get(kind, TYPE_COLOURS[FALLBACK_KIND]))
+    colour = next(
+        (NAMED_COLOURS[w] for w in words[1:] if w in NAMED_COLOURS), TYPE_COLOURS.get(kind, TYPE_COLOURS[FALLBACK_KIND])
+    )
     known = kind in TYPE_COLOURS and all(w in NAMED_COLOURS for w in words[1:])
     if kind in MASK_TYPES:
         return MaskSpec(kind=kind, color=colour), known

@@ -43,7 +43,9 @@ def write_shard(table: FaceTable, rows: range, path: Path, size: int, batch: int
         array = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8, shape=(len(rows), size, size, 3))
         for start in range(0, len(rows), batch):
             chunk = rows[start : start + batch]
-            for offset, image in enumerate(read_all(table.select(np.array(chunk)).images, skipped, size=size, threads=threads)):
+            for offset, image in enumerate(
+                read_all(table.select(np.array(chunk)).images, skipped, size=size, threads=threads)
+            ):
                 if image is not None:
                     array[start + offset] = image
                     kept.append(chunk[offset])
@@ -52,16 +54,24 @@ def write_shard(table: FaceTable, rows: range, path: Path, size: int, batch: int
     return {"rows": [rows.start, rows.stop], "kept": kept, "skipped": skipped.files}
 
 
-def write_pack(table: FaceTable, out_dir: str | Path, image_size: int = 112, shard_size: int = 16384,
-               threads: int = 8, source: str = "") -> Path:
+def write_pack(
+    table: FaceTable,
+    out_dir: str | Path,
+    image_size: int = 112,
+    shard_size: int = 16384,
+    threads: int = 8,
+    source: str = "",
+) -> Path:
     """Pack every image of `table` into `out_dir` at image_size x image_size; resumes a stopped run."""
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     options = {"source": source, "image_size": image_size, "shard_size": shard_size, "images": len(table)}
     stored = out / "pack-options.json"
     if stored.exists() and json.loads(stored.read_text()) != options:
-        raise ConfigError(f"{out} holds part of a pack made with {json.loads(stored.read_text())}; "
-                          f"this run asks for {options}: use the same options or a new folder")
+        raise ConfigError(
+            f"{out} holds part of a pack made with {json.loads(stored.read_text())}; "
+            f"this run asks for {options}: use the same options or a new folder"
+        )
     write_atomic(stored, json.dumps(options, indent=1) + "\n")
     shards, kept, skipped = [], [], []
     for n, start in enumerate(range(0, len(table), shard_size)):
@@ -83,8 +93,14 @@ def write_pack(table: FaceTable, out_dir: str | Path, image_size: int = 112, sha
         np.savez(f, identity=packed.identity, mask=packed.mask, twin=packed.twin, position=kept)
     write_atomic(out / "keys.txt", "\n".join(packed.keys) + "\n")
     pack = {
-        "format": FORMAT, "version": VERSION, "image_size": image_size, "count": len(kept), "shards": shards,
-        "names": list(table.names), "source": source, "skipped": skipped,
+        "format": FORMAT,
+        "version": VERSION,
+        "image_size": image_size,
+        "count": len(kept),
+        "shards": shards,
+        "names": list(table.names),
+        "source": source,
+        "skipped": skipped,
     }
     write_atomic(out / "pack.json", json.dumps(pack, indent=1) + "\n")
     report = SkippedImages(f"mfr.pack {out}", list(skipped))
@@ -128,5 +144,7 @@ def read_pack(root: str | Path) -> FaceTable:
     files = [require(root / s["file"], PACK_LAYOUT, folder=False) for s in meta["shards"]]
     images = PackedImages(files, [s["count"] for s in meta["shards"]], index["position"])
     if meta["skipped"]:
-        log.info("%s: %d images of the source were unreadable when packed (listed in pack.json)", root, len(meta["skipped"]))
+        log.info(
+            "%s: %d images of the source were unreadable when packed (listed in pack.json)", root, len(meta["skipped"])
+        )
     return FaceTable(images, keys, index["identity"], meta["names"], index["mask"], index["twin"])

@@ -35,7 +35,9 @@ def make_pairs(
 
     usable = [i for i in probes if any(len(genuine_refs(p, i)) for p in probes[i])]
     if len(usable) < 2 * folds:
-        raise ValueError(f"need at least {2 * folds} identities with both probe and reference images, found {len(usable)}")
+        raise ValueError(
+            f"need at least {2 * folds} identities with both probe and reference images, found {len(usable)}"
+        )
     usable = rng.permutation(usable)
     per_fold = num_pairs // folds
     pairs, same, fold_of = [], [], []

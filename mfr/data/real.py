@@ -55,7 +55,9 @@ def target_dataset(table: FaceTable, augment_cfg: dict, image_size: int, seed: i
     rows = np.flatnonzero(table.mask >= 0)
     counts = np.bincount(table.mask[rows], minlength=2)
     if counts.min() == 0:
-        raise ConfigError(f"data.target: the target needs masked and unmasked images, found {counts[1]} masked and {counts[0]} unmasked")
+        raise ConfigError(
+            f"data.target: the target needs masked and unmasked images, found {counts[1]} masked and {counts[0]} unmasked"
+        )
     augment = build_augment(image_size, seed=seed, **augment_cfg)
     return MaskLabeledFaces(Rows(table.images, rows), table.mask[rows].astype(np.int64), augment)
 
@@ -100,19 +102,38 @@ class RealDataModule(FaceDataModule):
             full = table
             table, held = split_source(full, settings.pop("identities"), settings["seed"])
             self.held_out = holdout_set(full, held, image_size=self.image_size, **settings)
-        self.source = SkipCorrupt(source_dataset(table, self.augment_cfg, self.image_size, self.seed, self.masked_twins), "source")
+        self.source = SkipCorrupt(
+            source_dataset(table, self.augment_cfg, self.image_size, self.seed, self.masked_twins), "source"
+        )
         if self.use_target:
             if self.target_builder is None:
-                raise ConfigError("data.target: data.use_target=true needs a target dataset with mask labels (e.g. RMFD_DA): the DA loss "
-                                  "trains on it and every ablation cell forwards it; set data.target, or data.use_target=false (no DA)")
-            self.target = SkipCorrupt(target_dataset(self.target_builder(), self.augment_cfg, self.image_size, self.seed + 1), "target")
-        target = f"{len(self.target)} target images ({int(self.target.mask_labels.sum())} masked)" if self.target is not None else "no target"
-        log.info("data: %d source faces of %d identities%s; %s (data.root: %s)", len(self.source), self.num_classes,
-                 " with masked twins" if self.masked_twins else "", target, self.root)
+                raise ConfigError(
+                    "data.target: data.use_target=true needs a target dataset with mask labels (e.g. RMFD_DA): the DA loss "
+                    "trains on it and every ablation cell forwards it; set data.target, or data.use_target=false (no DA)"
+                )
+            self.target = SkipCorrupt(
+                target_dataset(self.target_builder(), self.augment_cfg, self.image_size, self.seed + 1), "target"
+            )
+        target = (
+            f"{len(self.target)} target images ({int(self.target.mask_labels.sum())} masked)"
+            if self.target is not None
+            else "no target"
+        )
+        log.info(
+            "data: %d source faces of %d identities%s; %s (data.root: %s)",
+            len(self.source),
+            self.num_classes,
+            " with masked twins" if self.masked_twins else "",
+            target,
+            self.root,
+        )
 
     def teardown(self, stage: str) -> None:
         """Say how many unreadable training images were replaced (each was logged when it happened)."""
         for name, dataset in (("source", self.source), ("target", self.target)):
             if isinstance(dataset, SkipCorrupt) and dataset.skipped:
-                log.warning("data.%s: %d reads hit an unreadable image and were served the next sample instead (see the warnings above)",
-                            name, dataset.skipped)
+                log.warning(
+                    "data.%s: %d reads hit an unreadable image and were served the next sample instead (see the warnings above)",
+                    name,
+                    dataset.skipped,
+                )

@@ -68,7 +68,9 @@ class RecordWriter:
         parts.append(payload[start:])
         for n, part in enumerate(parts):
             cflag = 0 if len(parts) == 1 else 1 if n == 0 else 3 if n == len(parts) - 1 else 2
-            self.rec.write(magic + struct.pack("<I", cflag << LENGTH_BITS | len(part)) + part + b"\0" * (-len(part) % 4))
+            self.rec.write(
+                magic + struct.pack("<I", cflag << LENGTH_BITS | len(part)) + part + b"\0" * (-len(part) % 4)
+            )
 
     def close(self) -> None:
         self.rec.close()
@@ -105,7 +107,9 @@ class RecordFile:
         while True:
             magic, lrecord = struct.unpack("<II", data[at : at + 8].tobytes()) if at + 8 <= len(data) else (None, 0)
             if magic != MAGIC:
-                raise CorruptImageError(f"{self.rec_path}#{key}", f"no RecordIO record at byte {at} (a wrong .idx or a damaged .rec)")
+                raise CorruptImageError(
+                    f"{self.rec_path}#{key}", f"no RecordIO record at byte {at} (a wrong .idx or a damaged .rec)"
+                )
             cflag, length = lrecord >> LENGTH_BITS, lrecord & ((1 << LENGTH_BITS) - 1)
             parts.append(data[at + 8 : at + 8 + length].tobytes())
             at += 8 + length + (-length % 4)
@@ -150,11 +154,17 @@ def recordio_faces(path: str | Path) -> FaceTable:
         keys = file.keys
         identity = np.array([int(unpack_header(file.read(int(k)))[0][0]) for k in keys], np.int64)
     if (identity < 0).any():
-        raise DatasetLayoutError(file.rec_path, f"{int((identity < 0).sum())} image records belong to no identity record", RECORDIO_LAYOUT)
+        raise DatasetLayoutError(
+            file.rec_path, f"{int((identity < 0).sum())} image records belong to no identity record", RECORDIO_LAYOUT
+        )
     names, identity = np.unique(identity, return_inverse=True)
     return FaceTable(
-        RecordImages(file, keys), [f"{file.rec_path.name}#{k}" for k in keys], identity, [str(n) for n in names],
-        np.full(len(keys), UNKNOWN, np.int8), np.full(len(keys), -1, np.int64),
+        RecordImages(file, keys),
+        [f"{file.rec_path.name}#{k}" for k in keys],
+        identity,
+        [str(n) for n in names],
+        np.full(len(keys), UNKNOWN, np.int8),
+        np.full(len(keys), -1, np.int64),
     )
 
 

@@ -50,8 +50,16 @@ def rmfd_da(root: str | Path, fv_share: float = 0.5, seed: int = 0) -> FaceTable
     return table.with_identities(da)
 
 
-def rmfd_fv(root: str | Path, pairs_file: str | Path, image_size: int | None = None, fv_share: float = 0.5, seed: int = 0,
-            num_pairs: int = 6000, folds: int = 10, name: str = "rmfd_fv") -> VerificationSet:
+def rmfd_fv(
+    root: str | Path,
+    pairs_file: str | Path,
+    image_size: int | None = None,
+    fv_share: float = 0.5,
+    seed: int = 0,
+    num_pairs: int = 6000,
+    folds: int = 10,
+    name: str = "rmfd_fv",
+) -> VerificationSet:
     """RMFD_FV: masked-vs-unmasked pairs of held-out identities, read from `pairs_file`.
 
     The first run draws the pairs (half genuine, identity-disjoint folds, seeded) and writes the
@@ -68,8 +76,10 @@ def rmfd_fv(root: str | Path, pairs_file: str | Path, image_size: int | None = N
         try:
             pairs, same, fold = draw_readable_pairs(held_out, num_pairs, folds, seed, skipped)
         except ValueError as error:  # too few held-out identities for identity-disjoint folds
-            raise DataError(f"{root}: RMFD_FV {error} (fv_share={fv_share}); lower data.val_sets.{name}.folds "
-                            f"or raise data.target.fv_share") from None
+            raise DataError(
+                f"{root}: RMFD_FV {error} (fv_share={fv_share}); lower data.val_sets.{name}.folds "
+                f"or raise data.target.fv_share"
+            ) from None
         write_pairs_file(pairs_file, options, [[held_out.keys[a], held_out.keys[b]] for a, b in pairs], same, fold)
     keys, same, fold = read_pairs_file(pairs_file, options)
     used, pairs = np.unique(rows_of(table, keys, pairs_file), return_inverse=True)
@@ -83,11 +93,26 @@ def rmfd_fv(root: str | Path, pairs_file: str | Path, image_size: int | None = N
     renumber = np.cumsum(readable) - 1  # index among the readable images
     used = used[readable]
     meta = {"identity": table.identity[used], "masked": table.mask[used].astype(np.int64)}
-    meta.update(alignment_landmarks(root, [table.keys[row] for row in used], image_size))  # MR-MP's masks, when mfr.align made root
-    log.info("%s: %d masked-vs-unmasked pairs (%d genuine) over %d images of %d identities, from %s",
-             name, int(keep.sum()), int(same[keep].sum()), len(used), len(np.unique(meta["identity"])), pairs_file)
-    return VerificationSet(name, [image for image in images if image is not None], renumber[pairs.reshape(-1, 2)[keep]],
-                           same[keep], fold[keep], meta)
+    meta.update(
+        alignment_landmarks(root, [table.keys[row] for row in used], image_size)
+    )  # MR-MP's masks, when mfr.align made root
+    log.info(
+        "%s: %d masked-vs-unmasked pairs (%d genuine) over %d images of %d identities, from %s",
+        name,
+        int(keep.sum()),
+        int(same[keep].sum()),
+        len(used),
+        len(np.unique(meta["identity"])),
+        pairs_file,
+    )
+    return VerificationSet(
+        name,
+        [image for image in images if image is not None],
+        renumber[pairs.reshape(-1, 2)[keep]],
+        same[keep],
+        fold[keep],
+        meta,
+    )
 
 
 def draw_readable_pairs(table: FaceTable, num_pairs: int, folds: int, seed: int, skipped: SkippedImages):
@@ -95,8 +120,14 @@ def draw_readable_pairs(table: FaceTable, num_pairs: int, folds: int, seed: int,
     readable = np.ones(len(table), bool)
     checked = np.zeros(len(table), bool)
     while True:
-        pairs, same, fold = make_pairs(table.identity, (table.mask == 1) & readable, (table.mask == 0) & readable,
-                                       num_pairs, folds=folds, seed=seed)
+        pairs, same, fold = make_pairs(
+            table.identity,
+            (table.mask == 1) & readable,
+            (table.mask == 0) & readable,
+            num_pairs,
+            folds=folds,
+            seed=seed,
+        )
         todo = np.setdiff1d(np.unique(pairs), np.flatnonzero(checked))
         if not len(todo):
             return pairs, same, fold
@@ -110,13 +141,16 @@ def rows_of(table: FaceTable, keys: list[list[str]], pairs_file: Path) -> np.nda
     missing = sorted({k for pair in keys for k in pair if k not in row})
     if missing:
         raise DatasetLayoutError(
-            pairs_file, f"names {len(missing)} images that are not in the dataset (first: {missing[0]})",
+            pairs_file,
+            f"names {len(missing)} images that are not in the dataset (first: {missing[0]})",
             "  the pairs file's paths, relative to the RMFD root; delete the file to draw new pairs from this copy",
         )
     return np.array([[row[a], row[b]] for a, b in keys], np.int64).reshape(-1, 2)
 
 
-PAIRS_HEADER = "# mfr RMFD_FV pairs: masked image, unmasked image (paths relative to the RMFD root), same identity (1/0), fold"
+PAIRS_HEADER = (
+    "# mfr RMFD_FV pairs: masked image, unmasked image (paths relative to the RMFD root), same identity (1/0), fold"
+)
 
 
 def write_pairs_file(path: Path, options: dict, keys, same, fold) -> None:
@@ -128,10 +162,12 @@ def write_pairs_file(path: Path, options: dict, keys, same, fold) -> None:
 
 def read_pairs_file(path: Path, options: dict) -> tuple[list[list[str]], np.ndarray, np.ndarray]:
     lines = path.read_text().splitlines()
-    stored = next((json.loads(line[len("# options:"):]) for line in lines if line.startswith("# options:")), None)
+    stored = next((json.loads(line[len("# options:") :]) for line in lines if line.startswith("# options:")), None)
     if stored != json.loads(json.dumps(options)):
-        raise DataError(f"{path} was drawn with options {stored}, this run asks for {options}: "
-                        "use the same options, or point pairs_file at a new file")
+        raise DataError(
+            f"{path} was drawn with options {stored}, this run asks for {options}: "
+            "use the same options, or point pairs_file at a new file"
+        )
     keys, same, fold = [], [], []
     for number, line in enumerate(lines, 1):
         if not line.strip() or line.startswith("#"):

@@ -32,7 +32,9 @@ class PairedFaces(Dataset):
     def __init__(self, images, masked, identities: np.ndarray, augment: Augment | None = None):
         if len(images) != len(identities) or (masked is not None and len(masked) != len(images)):
             twins = "no" if masked is None else len(masked)
-            raise ValueError(f"paired faces disagree in length: {len(images)} images, {twins} twins, {len(identities)} labels")
+            raise ValueError(
+                f"paired faces disagree in length: {len(images)} images, {twins} twins, {len(identities)} labels"
+            )
         self.images, self.masked, self.identities, self.augment = images, masked, np.asarray(identities), augment
 
     def __len__(self) -> int:

@@ -17,8 +17,12 @@ from mfr.data.recordio import RECORDIO_LAYOUT, find_recordio, recordio_faces
 from mfr.data.table import FaceTable
 from mfr.data.twins import attach_twins
 
-LAYOUTS = "\n".join(["  one of:", *(textwrap.indent(layout, "  ") for layout in (IDENTITY_FOLDERS, RMFD_LAYOUT,
-                                                                                  RECORDIO_LAYOUT, PACK_LAYOUT))])
+LAYOUTS = "\n".join(
+    [
+        "  one of:",
+        *(textwrap.indent(layout, "  ") for layout in (IDENTITY_FOLDERS, RMFD_LAYOUT, RECORDIO_LAYOUT, PACK_LAYOUT)),
+    ]
+)
 
 
 def open_faces(root: str | Path, twins: str | Path | None = None) -> FaceTable:

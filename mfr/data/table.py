@@ -83,8 +83,12 @@ class FaceTable:
         new_row = np.full(len(self) + 1, -1, np.int64)  # the extra slot maps twin == -1 to -1
         new_row[rows] = np.arange(len(rows))
         return FaceTable(
-            Rows(self.images, rows), [self.keys[r] for r in rows], self.identity[rows], self.names,
-            self.mask[rows], new_row[self.twin[rows]],
+            Rows(self.images, rows),
+            [self.keys[r] for r in rows],
+            self.identity[rows],
+            self.names,
+            self.mask[rows],
+            new_row[self.twin[rows]],
         )
 
     def with_identities(self, names: Sequence[str]) -> FaceTable:

@@ -13,8 +13,16 @@ import torch
 from lightning_fabric.utilities.seed import pl_worker_init_function
 
 
-def build_augment(image_size: int, flip: float = 0.5, color: float = 0.0, blur: float = 0.0, low_res: float = 0.0,
-                  crop: float = 0.0, paired: bool = False, seed: int | None = 0) -> A.Compose:
+def build_augment(
+    image_size: int,
+    flip: float = 0.5,
+    color: float = 0.0,
+    blur: float = 0.0,
+    low_res: float = 0.0,
+    crop: float = 0.0,
+    paired: bool = False,
+    seed: int | None = 0,
+) -> A.Compose:
     """Resize to `image_size`, then each augmentation with its probability (0 turns it off).
 
     `seed` fixes the draws of a dataset used directly; FaceDataModule's loaders reseed them per rank and worker.

@@ -69,14 +69,18 @@ def attach_twins(table: FaceTable, twins_dir: str | Path) -> FaceTable:
     """
     twins_dir = require(twins_dir, TWINS_LAYOUT)
     if table.has_twins:
-        raise ConfigError(f"the source already has masked twins (a pack made with --twins): leave out {twins_dir} "
-                          "(data.source.twins=null)")
+        raise ConfigError(
+            f"the source already has masked twins (a pack made with --twins): leave out {twins_dir} "
+            "(data.source.twins=null)"
+        )
     twins = read_manifest(twins_dir)
     rows = [i for i, key in enumerate(table.keys) if key in twins and twins[key].masked]
     if not rows:
         raise DatasetLayoutError(
-            twins_dir, f"has no usable twin of any image of the source dataset ({len(twins)} manifest records, "
-            f"{len(table)} source images): was it made by mask_synth from this dataset's root?", TWINS_LAYOUT,
+            twins_dir,
+            f"has no usable twin of any image of the source dataset ({len(twins)} manifest records, "
+            f"{len(table)} source images): was it made by mask_synth from this dataset's root?",
+            TWINS_LAYOUT,
         )
     missing = [key for key in table.keys if key not in twins]
     failed = [twins[key] for key in table.keys if key in twins and not twins[key].masked]
@@ -84,7 +88,12 @@ def attach_twins(table: FaceTable, twins_dir: str | Path) -> FaceTable:
         reasons = "; ".join(f"{t.source} ({t.reason})" for t in failed[:3])
         log.warning(
             "%s: %d of %d source images have no masked twin (%d not in the manifest, %d failed%s)",
-            twins_dir, len(missing) + len(failed), len(table), len(missing), len(failed), f": {reasons}" if failed else "",
+            twins_dir,
+            len(missing) + len(failed),
+            len(table),
+            len(missing),
+            len(failed),
+            f": {reasons}" if failed else "",
         )
     rows = np.array(rows, np.int64)
     twin_keys = [twins[table.keys[r]].masked for r in rows]

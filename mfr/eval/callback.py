@@ -60,13 +60,17 @@ class VerificationCallback(pl.Callback):
         batch_size = trainer.datamodule.val_batch_size
 
         def embed_extra(images, name):  # MR-MP's references, every one wearing a mask drawn on the fly
-            return compute_embeddings(images, embedder, batch_size, num_workers=0, desc=name, masked=np.ones(len(images), bool))
+            return compute_embeddings(
+                images, embedder, batch_size, num_workers=0, desc=name, masked=np.ones(len(images), bool)
+            )
 
         results, summary = {}, []
         for idx, vset in enumerate(trainer.datamodule.val_sets):
             if idx not in self._chunks:
                 continue
-            result = evaluate_set(vset, self.gathered_embeddings(pl_module, idx, len(vset.images)), self.options, embed_extra)
+            result = evaluate_set(
+                vset, self.gathered_embeddings(pl_module, idx, len(vset.images)), self.options, embed_extra
+            )
             for name, value in scalar_metrics(result).items():
                 # every rank computed the same value; sync_dist only confirms it
                 pl_module.log(f"val/{vset.name}/{name}", value, prog_bar=name == "acc", sync_dist=True)
@@ -80,4 +84,6 @@ class VerificationCallback(pl.Callback):
             log.info("epoch %d step %d: %s", trainer.current_epoch, trainer.global_step, "; ".join(summary))
             if self.output_dir:
                 payload = {"epoch": trainer.current_epoch, "global_step": trainer.global_step, "sets": results}
-                write_atomic(Path(self.output_dir) / f"val_step{trainer.global_step:07d}.json", json.dumps(payload, indent=1))
+                write_atomic(
+                    Path(self.output_dir) / f"val_step{trainer.global_step:07d}.json", json.dumps(payload, indent=1)
+                )

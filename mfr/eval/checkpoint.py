@@ -37,7 +37,9 @@ def load_checkpoint(path: str | Path):
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a non-checkpoint; all mean the same here
         first_line = next(iter(str(exc).strip().splitlines()), "")
         reason = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
-        raise CheckpointError(f"ckpt_path={path}: not a PyTorch checkpoint that loads weights-only ({reason})") from None
+        raise CheckpointError(
+            f"ckpt_path={path}: not a PyTorch checkpoint that loads weights-only ({reason})"
+        ) from None
     hparams = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
     if not isinstance(hparams, dict) or any(k not in hparams for k in REQUIRED_HPARAMS) or "state_dict" not in ckpt:
         raise CheckpointError(

@@ -49,7 +49,9 @@ class DlibResNet:
         self.flip, self.upsample, self.chip_size, self.padding = flip, upsample, chip_size, padding
         self.files = [model_file(RECOGNITION_MODEL), model_file(SHAPE_MODEL)]
         stamps = "|".join(f"{p.name}:{p.stat().st_size}" for p in self.files)
-        self.fingerprint = hashlib.sha1(f"dlib|{stamps}|flip={flip}|up={upsample}|{chip_size}|{padding}".encode()).hexdigest()
+        self.fingerprint = hashlib.sha1(
+            f"dlib|{stamps}|flip={flip}|up={upsample}|{chip_size}|{padding}".encode()
+        ).hexdigest()
         self._models = None
 
     def __getstate__(self):  # dlib's objects do not pickle; each worker loads its own
@@ -61,8 +63,12 @@ class DlibResNet:
             import dlib
 
             recognition, shape = self.files
-            self._models = (dlib.get_frontal_face_detector(), dlib.shape_predictor(str(shape)),
-                            dlib.face_recognition_model_v1(str(recognition)), dlib)
+            self._models = (
+                dlib.get_frontal_face_detector(),
+                dlib.shape_predictor(str(shape)),
+                dlib.face_recognition_model_v1(str(recognition)),
+                dlib,
+            )
         return self._models
 
     def chip(self, image: np.ndarray) -> tuple[np.ndarray, str]:
@@ -70,7 +76,11 @@ class DlibResNet:
         detector, shape_predictor, _, dlib = self.models
         faces = detector(image, self.upsample)
         note = "" if len(faces) else WHOLE_IMAGE
-        box = max(faces, key=lambda r: r.area()) if len(faces) else dlib.rectangle(0, 0, image.shape[1] - 1, image.shape[0] - 1)
+        box = (
+            max(faces, key=lambda r: r.area())
+            if len(faces)
+            else dlib.rectangle(0, 0, image.shape[1] - 1, image.shape[0] - 1)
+        )
         return dlib.get_face_chip(image, shape_predictor(image, box), size=self.chip_size, padding=self.padding), note
 
     def chip_at(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -92,7 +102,9 @@ class DlibResNet:
 
     def prepare_at(self, image: torch.Tensor, landmarks: np.ndarray) -> tuple[torch.Tensor, str]:
         """A face whose landmarks are known (MR-MP's masked references: their unmasked original's): no detection."""
-        return self.describe(self.chip_at(np.ascontiguousarray(image.permute(1, 2, 0).numpy()), landmarks)), AT_LANDMARKS
+        return self.describe(
+            self.chip_at(np.ascontiguousarray(image.permute(1, 2, 0).numpy()), landmarks)
+        ), AT_LANDMARKS
 
     def embed(self, batch: torch.Tensor) -> torch.Tensor:
         return F.normalize(batch.float(), dim=1)

@@ -87,7 +87,9 @@ class _Inputs(Dataset):
     def __init__(self, images: Sequence, embedder: Embedder, masked: np.ndarray | None = None):
         self.base, self.prepare = IndexedImages(images, embedder.image_size, masked), embedder.prepare
         known = getattr(images, "face_landmarks", None)
-        self.prepare_at = getattr(embedder, "prepare_at", None) if known is not None and embedder.image_size is None else None
+        self.prepare_at = (
+            getattr(embedder, "prepare_at", None) if known is not None and embedder.image_size is None else None
+        )
         self.landmarks = known
 
     def __len__(self) -> int:
@@ -120,16 +122,27 @@ def auto_workers(embedder: Embedder) -> int:
     return cores if embedder.cpu_bound else max(0, min(12, cores - 1))
 
 
-def compute_embeddings(images: Sequence, embedder: Embedder, batch_size: int = 256, num_workers: int | str = "auto",
-                       desc: str = "embedding", masked: np.ndarray | None = None) -> Embeddings:
+def compute_embeddings(
+    images: Sequence,
+    embedder: Embedder,
+    batch_size: int = 256,
+    num_workers: int | str = "auto",
+    desc: str = "embedding",
+    masked: np.ndarray | None = None,
+) -> Embeddings:
     """`masked`: each image's 0/1 mask flag, for a masked-aware embedder (others embed every face alike)."""
     started = time.time()
     aware = is_masked_aware(embedder)
     workers = auto_workers(embedder) if num_workers == "auto" else int(num_workers)
     if embedder.cpu_bound:  # the work is per image in the workers: small batches keep every worker busy to the end
         batch_size = min(batch_size, 16)
-    loader = DataLoader(_Inputs(images, embedder, masked if aware else None), batch_size=batch_size, num_workers=workers,
-                        collate_fn=_collate, pin_memory=torch.cuda.is_available() and not embedder.cpu_bound)
+    loader = DataLoader(
+        _Inputs(images, embedder, masked if aware else None),
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=_collate,
+        pin_memory=torch.cuda.is_available() and not embedder.cpu_bound,
+    )
     values: np.ndarray | None = None
     failures, notes = {}, Counter()
     for batch in tqdm(loader, desc=desc, leave=False, disable=len(loader) < 4):
@@ -142,7 +155,9 @@ def compute_embeddings(images: Sequence, embedder: Embedder, batch_size: int = 2
             values = np.full((len(images), out.shape[1]), np.nan, np.float32)
         values[batch["index"].numpy()] = out
     if values is None:
-        raise DataError(f"{desc}: none of the {len(images)} images could be read, e.g. {next(iter(failures.values()), '')}")
+        raise DataError(
+            f"{desc}: none of the {len(images)} images could be read, e.g. {next(iter(failures.values()), '')}"
+        )
     return Embeddings(values, dict(sorted(failures.items())), dict(notes), time.time() - started)
 
 
@@ -181,13 +196,24 @@ class EmbeddingCache:
     def save(self, path: Path, emb: Embeddings) -> None:
         with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a file object: np.savez would add .npz to the name
             np.savez(
-                f, values=emb.values, failure_index=np.array(list(emb.failures), np.int64),
-                failure_reason=np.array(list(emb.failures.values()), str), notes=json.dumps(emb.notes), seconds=emb.seconds,
+                f,
+                values=emb.values,
+                failure_index=np.array(list(emb.failures), np.int64),
+                failure_reason=np.array(list(emb.failures.values()), str),
+                notes=json.dumps(emb.notes),
+                seconds=emb.seconds,
             )
 
 
-def embed_images(images: Sequence, embedder: Embedder, name: str, cache: EmbeddingCache | None = None,
-                 batch_size: int = 256, num_workers: int | str = "auto", masked: np.ndarray | None = None) -> Embeddings:
+def embed_images(
+    images: Sequence,
+    embedder: Embedder,
+    name: str,
+    cache: EmbeddingCache | None = None,
+    batch_size: int = 256,
+    num_workers: int | str = "auto",
+    masked: np.ndarray | None = None,
+) -> Embeddings:
     """Embeddings of `images`, from the cache when this image set was embedded by this model before.
     `masked`: each image's 0/1 mask flag (see `compute_embeddings`)."""
     path = cache.path(name, images, embedder, masked) if cache is not None else None

@@ -75,8 +75,15 @@ def _identification(groups, gallery_identities: int, options: EvalOptions) -> di
             labels.append(probe_labels[present])
     ranks, labels = np.concatenate(ranks), np.concatenate(labels)
     if not len(ranks):
-        return {"probes": 0, "gallery_identities": gallery_identities, "probes_without_gallery": unmatched, "cmc": [],
-                "rank1": None, "rank5": None, "notes": [f"no probe has a gallery image of its identity ({unmatched} probes)"]}
+        return {
+            "probes": 0,
+            "gallery_identities": gallery_identities,
+            "probes_without_gallery": unmatched,
+            "cmc": [],
+            "rank1": None,
+            "rank5": None,
+            "notes": [f"no probe has a gallery image of its identity ({unmatched} probes)"],
+        }
     out = identification_metrics(ranks, gallery_identities, max_rank=options.max_rank)
     out["probes_without_gallery"] = unmatched
     if unmatched:
@@ -92,7 +99,9 @@ def _identification(groups, gallery_identities: int, options: EvalOptions) -> di
 class SetEvaluation:
     """The evaluation of one VerificationSet from its embeddings; `run()` gives the results dict."""
 
-    def __init__(self, vset: VerificationSet, embeddings: Embeddings, options: EvalOptions, embed_extra: ExtraEmbedder | None):
+    def __init__(
+        self, vset: VerificationSet, embeddings: Embeddings, options: EvalOptions, embed_extra: ExtraEmbedder | None
+    ):
         self.vset, self.embeddings, self.options, self.embed_extra = vset, embeddings, options, embed_extra
         self.emb = np.nan_to_num(embeddings.values)
         self.readable = ~np.isnan(embeddings.values).any(1)
@@ -109,13 +118,20 @@ class SetEvaluation:
     def run(self) -> dict:
         vset = self.vset
         result = {
-            "name": vset.name, "images": len(vset.images), "pairs": len(vset.pairs),
-            "pairs_skipped": int((~self.usable).sum()), "embedding": self.embeddings.summary(),
-            "protocols": {}, "identification": {}, "notes": self.notes,
+            "name": vset.name,
+            "images": len(vset.images),
+            "pairs": len(vset.pairs),
+            "pairs_skipped": int((~self.usable).sum()),
+            "embedding": self.embeddings.summary(),
+            "protocols": {},
+            "identification": {},
+            "notes": self.notes,
         }
         if result["pairs_skipped"]:
-            self.notes.append(f"{result['pairs_skipped']} pairs skipped: they show one of the "
-                              f"{int((~self.readable).sum())} images that could not be read (see embedding.unreadable_examples)")
+            self.notes.append(
+                f"{result['pairs_skipped']} pairs skipped: they show one of the "
+                f"{int((~self.readable).sum())} images that could not be read (see embedding.unreadable_examples)"
+            )
         self.pair_protocols(result)
         self.split = self.gallery_and_probes() if self.options.identification else None
         if self.split is not None:
@@ -148,12 +164,16 @@ class SetEvaluation:
         """(gallery image indices: unmasked; probe image indices: masked), or None with a note."""
         meta = self.vset.meta
         if "identity" not in meta or "masked" not in meta:
-            self.notes.append(f"identification: needs per-image 'identity' and 'masked' labels, which {self.vset.name} does not have")
+            self.notes.append(
+                f"identification: needs per-image 'identity' and 'masked' labels, which {self.vset.name} does not have"
+            )
             return None
         masked = np.asarray(meta["masked"]).astype(bool)
         gallery, probes = np.flatnonzero(~masked & self.readable), np.flatnonzero(masked & self.readable)
         if not len(gallery) or not len(probes):
-            self.notes.append(f"identification: {self.vset.name} needs both unmasked (gallery) and masked (probe) images")
+            self.notes.append(
+                f"identification: {self.vset.name} needs both unmasked (gallery) and masked (probe) images"
+            )
             return None
         return gallery, probes
 
@@ -162,8 +182,11 @@ class SetEvaluation:
         ids = np.asarray(self.vset.meta["identity"])
         labels = self.probe_labels()
         group = (self.emb[probes], ids[probes], labels[probes], self.emb[gallery], ids[gallery])
-        result["identification"]["umr_mp"] = {"title": TITLES["umr_mp"], "gallery_images": len(gallery),
-                                              **_identification([group], len(np.unique(ids[gallery])), self.options)}
+        result["identification"]["umr_mp"] = {
+            "title": TITLES["umr_mp"],
+            "gallery_images": len(gallery),
+            **_identification([group], len(np.unique(ids[gallery])), self.options),
+        }
 
     def mr_mp(self, result: dict) -> None:
         """Mask each reference in its probe's mask type, embed the masked references, then score as umr_mp."""
@@ -172,7 +195,9 @@ class SetEvaluation:
         if "masked" not in meta:
             reason = f"needs per-image 'masked' labels, which {vset.name} does not have"
         elif "landmarks" not in meta and self.options.landmarker is None:
-            reason = f"needs landmarks to draw masks: {vset.name} has no meta['landmarks'] and no landmarker is configured"
+            reason = (
+                f"needs landmarks to draw masks: {vset.name} has no meta['landmarks'] and no landmarker is configured"
+            )
         elif self.embed_extra is None:
             reason = "needs an embedder for the masked references"
         if reason:
@@ -189,15 +214,23 @@ class SetEvaluation:
         if not renders:
             self.notes.append(f"mr_mp: {vset.name} has no masked-vs-unmasked pairs or gallery to mask")
             return
-        refs = MaskedReferences(vset.images, [r for r, _ in renders], [lab for _, lab in renders], self.options.default_mask,
-                                landmarks=meta.get("landmarks"), landmarker=self.options.landmarker,
-                                landmark_sources=meta.get("landmark_source"))
+        refs = MaskedReferences(
+            vset.images,
+            [r for r, _ in renders],
+            [lab for _, lab in renders],
+            self.options.default_mask,
+            landmarks=meta.get("landmarks"),
+            landmarker=self.options.landmarker,
+            landmark_sources=meta.get("landmark_source"),
+        )
         extra = self.embed_extra(refs, f"{vset.name}_mr_mp")
         rendered = ~np.isnan(extra.values).any(1)
         extra_emb = np.nan_to_num(extra.values)
         result["mr_mp"] = {
-            "references": len(refs), "stand_in_masks": refs.inexact_specs(),
-            "landmarks": refs.landmark_counts(), "landmarker": describe(self.options.landmarker) or None,
+            "references": len(refs),
+            "stand_in_masks": refs.inexact_specs(),
+            "landmarks": refs.landmark_counts(),
+            "landmarker": describe(self.options.landmarker) or None,
             "embedding": extra.summary(),
         }
         if len(oriented):
@@ -218,12 +251,19 @@ class SetEvaluation:
                 k = k[rendered[k]]
                 gallery_ids = ids[[refs.index[j] for j in k]]
                 groups.append((self.emb[of_label], ids[of_label], labels[of_label], extra_emb[k], gallery_ids))
-            result["identification"]["mr_mp"] = {"title": TITLES["mr_mp"], "gallery_images": len(gallery),
-                                                 **_identification(groups, len(np.unique(ids[gallery])), self.options)}
+            result["identification"]["mr_mp"] = {
+                "title": TITLES["mr_mp"],
+                "gallery_images": len(gallery),
+                **_identification(groups, len(np.unique(ids[gallery])), self.options),
+            }
 
 
-def evaluate_set(vset: VerificationSet, embeddings: Embeddings | np.ndarray, options: EvalOptions | None = None,
-                 embed_extra: ExtraEmbedder | None = None) -> dict:
+def evaluate_set(
+    vset: VerificationSet,
+    embeddings: Embeddings | np.ndarray,
+    options: EvalOptions | None = None,
+    embed_extra: ExtraEmbedder | None = None,
+) -> dict:
     """Every metric of every protocol the set's labels allow, from its images' embeddings.
 
     `embeddings` holds one L2-normalised row per image (NaN rows: unreadable images, whose pairs

@@ -12,7 +12,9 @@ import numpy as np
 PROBE_CHUNK = 4096
 
 
-def identity_scores(probe_emb: np.ndarray, gallery_emb: np.ndarray, gallery_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def identity_scores(
+    probe_emb: np.ndarray, gallery_emb: np.ndarray, gallery_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(scores (P, I), identities (I,)): each probe's best cosine similarity to each gallery identity.
 
     The gallery is sorted by identity, so identity i's images are rows starts[i] .. of the (gallery x
@@ -33,7 +35,9 @@ def identity_scores(probe_emb: np.ndarray, gallery_emb: np.ndarray, gallery_ids:
     return scores, identities
 
 
-def match_ranks(probe_emb: np.ndarray, probe_ids: np.ndarray, gallery_emb: np.ndarray, gallery_ids: np.ndarray) -> np.ndarray:
+def match_ranks(
+    probe_emb: np.ndarray, probe_ids: np.ndarray, gallery_emb: np.ndarray, gallery_ids: np.ndarray
+) -> np.ndarray:
     """Rank (1 = best) of each probe's true identity; every probe's identity must be in the gallery."""
     scores, identities = identity_scores(probe_emb, gallery_emb, gallery_ids)
     column = np.searchsorted(identities, probe_ids)

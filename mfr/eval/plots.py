@@ -51,5 +51,8 @@ def plot_cmc(result: dict, path: Path) -> Path | None:
 def write_plots(result: dict, directory: str | Path) -> list[Path]:
     """<directory>/<set>_roc.png and <set>_cmc.png, for whatever the result holds."""
     directory = Path(directory)
-    made = [plot_roc(result, directory / f"{result['name']}_roc.png"), plot_cmc(result, directory / f"{result['name']}_cmc.png")]
+    made = [
+        plot_roc(result, directory / f"{result['name']}_roc.png"),
+        plot_cmc(result, directory / f"{result['name']}_cmc.png"),
+    ]
     return [p for p in made if p is not None]

@@ -70,8 +70,11 @@ def describe(landmarker: Landmarker | None) -> str:
     """A landmarker's class and plain settings: stable across runs, unlike its repr's memory address."""
     if landmarker is None:
         return ""
-    settings = {k: v for k, v in sorted(vars(landmarker).items()) if isinstance(v, (str, int, float, bool, tuple))} \
-        if hasattr(landmarker, "__dict__") else {}
+    settings = (
+        {k: v for k, v in sorted(vars(landmarker).items()) if isinstance(v, (str, int, float, bool, tuple))}
+        if hasattr(landmarker, "__dict__")
+        else {}
+    )
     return f"{type(landmarker).__module__}.{type(landmarker).__qualname__}{settings}"
 
 
@@ -95,9 +98,16 @@ class MaskedReferences(Sequence):
     NO_LANDMARKS and its items are DataErrors, counted like bad images.
     """
 
-    def __init__(self, images: Sequence, index: np.ndarray, labels: Sequence[str], default: str,
-                 landmarks: np.ndarray | None = None, landmarker: Landmarker | None = None,
-                 landmark_sources: Sequence[str] | None = None):
+    def __init__(
+        self,
+        images: Sequence,
+        index: np.ndarray,
+        labels: Sequence[str],
+        default: str,
+        landmarks: np.ndarray | None = None,
+        landmarker: Landmarker | None = None,
+        landmark_sources: Sequence[str] | None = None,
+    ):
         if landmarks is None and landmarker is None:
             raise ValueError("masked references need landmarks or a landmarker")
         self.images, self.index, self.labels, self.default = images, np.asarray(index), list(labels), default
@@ -107,10 +117,22 @@ class MaskedReferences(Sequence):
             self.points[i], self.sources[i] = self._landmarks_of(i, landmarks, landmark_sources, landmarker)
         source = images_fingerprint(images)
         placed = np.stack([np.full((68, 2), np.nan, np.float32) if p is None else p for p in self.points.values()])
-        self.fingerprint = None if source is None else hashlib.sha1(
-            "|".join([source, self.index.tobytes().hex(), ",".join(self.labels), default,
-                      hashlib.sha1(np.ascontiguousarray(placed, np.float32)).hexdigest(), renderer_version()]).encode()
-        ).hexdigest()
+        self.fingerprint = (
+            None
+            if source is None
+            else hashlib.sha1(
+                "|".join(
+                    [
+                        source,
+                        self.index.tobytes().hex(),
+                        ",".join(self.labels),
+                        default,
+                        hashlib.sha1(np.ascontiguousarray(placed, np.float32)).hexdigest(),
+                        renderer_version(),
+                    ]
+                ).encode()
+            ).hexdigest()
+        )
 
     def _landmarks_of(self, i: int, landmarks, sources, landmarker) -> tuple[np.ndarray | None, str]:
         """Reference image i's own landmarks and where they came from."""

@@ -13,11 +13,23 @@ def _verification_row(set_name: str, label: str, m: dict, fars: list[str]) -> li
     acc = NA if m.get("acc") is None else f"{m['acc']:.4f}±{m['acc_std']:.4f}"
     tars = [NA if m["tar_at_far"].get(f) is None else f"{m['tar_at_far'][f]['tar']:.4f}" for f in fars]
     best = NA if m.get("best_threshold") is None else f"{m['best_threshold']:.3f} ({m['best_threshold_acc']:.4f})"
-    return [set_name, label, str(m["pairs"]), f"{m['genuine']}/{m['impostor']}", acc, _num(m.get("auc")), _num(m.get("eer")), *tars, best]
+    return [
+        set_name,
+        label,
+        str(m["pairs"]),
+        f"{m['genuine']}/{m['impostor']}",
+        acc,
+        _num(m.get("auc")),
+        _num(m.get("eer")),
+        *tars,
+        best,
+    ]
 
 
 def _identification_row(set_name: str, label: str, m: dict) -> list[str]:
-    gallery = f"{m['gallery_identities']} ({m['gallery_images']})" if "gallery_images" in m else str(m["gallery_identities"])
+    gallery = (
+        f"{m['gallery_identities']} ({m['gallery_images']})" if "gallery_images" in m else str(m["gallery_identities"])
+    )
     return [set_name, label, str(m["probes"]), gallery, _num(m.get("rank1")), _num(m.get("rank5"))]
 
 
@@ -30,34 +42,57 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 def set_notes(result: dict) -> list[str]:
     """Everything a reader of the table should know about one set: skips, n/a reasons, detector fallbacks."""
     notes = list(result["notes"])
-    notes += [f"all {m['pairs']} pairs are {m['title']} pairs, so the 'all' row is that row"
-              for m in result["protocols"].values() if m.get("every_pair")]
+    notes += [
+        f"all {m['pairs']} pairs are {m['title']} pairs, so the 'all' row is that row"
+        for m in result["protocols"].values()
+        if m.get("every_pair")
+    ]
     for section in ("protocols", "identification"):
-        notes += [f"{pid}: {n}" for pid, m in result[section].items() for n in m["notes"] if not n.startswith("TAR@FAR")]
+        notes += [
+            f"{pid}: {n}" for pid, m in result[section].items() for n in m["notes"] if not n.startswith("TAR@FAR")
+        ]
     if any(n.startswith("TAR@FAR") for m in result["protocols"].values() for n in m["notes"]):
-        notes.append("TAR@FAR=f is n/a where a protocol has fewer than 1/f impostor pairs (one false accept would exceed f)")
+        notes.append(
+            "TAR@FAR=f is n/a where a protocol has fewer than 1/f impostor pairs (one false accept would exceed f)"
+        )
     embedding = result["embedding"]
-    notes += [f"embedding: {count} of {embedding['images']} images: {what}" for what, count in embedding["notes"].items()]
+    notes += [
+        f"embedding: {count} of {embedding['images']} images: {what}" for what, count in embedding["notes"].items()
+    ]
     if result.get("attention"):
         a = result["attention"]
-        notes.append(f"refinement attention: row entropy {a['entropy']:.3f} nats, input dependence {a['input_dependence']:.3f}; "
-                     f"share below the nose: masked {a.get('real/lower_face_share', float('nan')):.3f}, "
-                     f"unmasked {a.get('unmasked/lower_face_share', float('nan')):.3f}")
+        notes.append(
+            f"refinement attention: row entropy {a['entropy']:.3f} nats, input dependence {a['input_dependence']:.3f}; "
+            f"share below the nose: masked {a.get('real/lower_face_share', float('nan')):.3f}, "
+            f"unmasked {a.get('unmasked/lower_face_share', float('nan')):.3f}"
+        )
     if "mr_mp" in result:
         mr = result["mr_mp"]
-        notes.append(f"mr_mp: {mr['references']} references masked on the fly ({mr['stand_in_masks']} with a stand-in mask type)")
+        notes.append(
+            f"mr_mp: {mr['references']} references masked on the fly ({mr['stand_in_masks']} with a stand-in mask type)"
+        )
         counts = ", ".join(f"{count} {source}" for source, count in mr["landmarks"].items())
-        notes.append(f"mr_mp: landmarks of the {sum(mr['landmarks'].values())} reference images, each its own: {counts}")
-        notes += [f"mr_mp embedding: {count} of {mr['references']} references: {what}" for what, count in mr["embedding"]["notes"].items()]
+        notes.append(
+            f"mr_mp: landmarks of the {sum(mr['landmarks'].values())} reference images, each its own: {counts}"
+        )
+        notes += [
+            f"mr_mp embedding: {count} of {mr['references']} references: {what}"
+            for what, count in mr["embedding"]["notes"].items()
+        ]
     return notes
 
 
 def format_tables(results: dict[str, dict]) -> str:
     """A verification table, an identification table and each set's notes, for the terminal."""
-    fars = sorted({f for r in results.values() for m in r["protocols"].values() for f in m["tar_at_far"]}, key=float, reverse=True)
+    fars = sorted(
+        {f for r in results.values() for m in r["protocols"].values() for f in m["tar_at_far"]}, key=float, reverse=True
+    )
     ver_rows, id_rows, notes = [], [], []
     for name, result in results.items():
-        for rows, section, row in ((ver_rows, "protocols", lambda *a: _verification_row(*a, fars)), (id_rows, "identification", _identification_row)):
+        for rows, section, row in (
+            (ver_rows, "protocols", lambda *a: _verification_row(*a, fars)),
+            (id_rows, "identification", _identification_row),
+        ):
             shown = name  # the set's name heads its first row only
             # a protocol holding every pair repeats the 'all' row: show it once
             skip = {"all"} if any(m.get("every_pair") for m in result[section].values()) else set()
@@ -76,8 +111,21 @@ def format_tables(results: dict[str, dict]) -> str:
             k, fold_note = ks[0], f"threshold from {ks[0] - 1} folds"
         else:
             k, fold_note = "k", f"k by set: {', '.join(map(str, ks)) or 'none'}"
-        header = ["set", "protocol", "pairs", "gen/imp", f"acc ({k}-fold)", "AUC", "EER", *[f"TAR@FAR={f}" for f in fars], "best thr (acc)"]
-        out += [f"Verification: {k}-fold accuracy ({fold_note}); AUC, EER, TAR@FAR over all pairs", _table(header, ver_rows)]
+        header = [
+            "set",
+            "protocol",
+            "pairs",
+            "gen/imp",
+            f"acc ({k}-fold)",
+            "AUC",
+            "EER",
+            *[f"TAR@FAR={f}" for f in fars],
+            "best thr (acc)",
+        ]
+        out += [
+            f"Verification: {k}-fold accuracy ({fold_note}); AUC, EER, TAR@FAR over all pairs",
+            _table(header, ver_rows),
+        ]
     if id_rows:
         header = ["set", "protocol", "probes", "gallery ids (imgs)", "rank-1", "rank-5"]
         out += ["", "Identification 1:N: masked probes vs a gallery of unmasked references", _table(header, id_rows)]

@@ -146,7 +146,9 @@ def verification_metrics(
     out["best_threshold"], out["best_threshold_acc"] = best_threshold(scores, same) if len(scores) else (None, None)
     if not (genuine and impostor):
         out.update(auc=None, eer=None, eer_threshold=None, tar_at_far={far_label(f): None for f in far_targets})
-        out["notes"].append(f"ROC, EER and TAR@FAR need genuine and impostor pairs ({genuine} genuine, {impostor} impostor)")
+        out["notes"].append(
+            f"ROC, EER and TAR@FAR need genuine and impostor pairs ({genuine} genuine, {impostor} impostor)"
+        )
         return out
     far, tar, thresholds = roc_curve(scores, same)
     out["auc"] = roc_auc(far, tar)
@@ -156,6 +158,8 @@ def verification_metrics(
         out["tar_at_far"][far_label(target)] = tar_at_far(scores, same, target)
         if out["tar_at_far"][far_label(target)] is None:
             need = int(math.ceil(1 / target))
-            out["notes"].append(f"TAR@FAR={far_label(target)} needs >= {need} impostor pairs, this protocol has {impostor}")
+            out["notes"].append(
+                f"TAR@FAR={far_label(target)} needs >= {need} impostor pairs, this protocol has {impostor}"
+            )
     out["roc"] = {"far": far.tolist(), "tar": tar.tolist()}
     return out

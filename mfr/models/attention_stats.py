@@ -88,6 +88,8 @@ def collapse_warning(stats: dict[str, float]) -> str | None:
     if entropy is None or dependence is None:
         return None
     if entropy < COLLAPSED_ENTROPY or dependence < COLLAPSED_INPUT_DEPENDENCE:
-        return (f"WARNING: the refinement attention has collapsed (row entropy {entropy:.3f} nats, input dependence "
-                f"{dependence:.4f}): its rows are one-hot, or every face gets nearly the same map (uniform rows do that too)")
+        return (
+            f"WARNING: the refinement attention has collapsed (row entropy {entropy:.3f} nats, input dependence "
+            f"{dependence:.4f}): its rows are one-hot, or every face gets nearly the same map (uniform rows do that too)"
+        )
     return None

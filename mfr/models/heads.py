@@ -106,7 +106,9 @@ class ArcFace(MarginHead):
 class SubCenterArcFace(ArcFace):
     """ArcFace with K sub-centers per class; a class's cosine is its closest sub-center's (Deng et al., 2020)."""
 
-    def __init__(self, embedding_size: int, num_classes: int, scale: float = 64.0, margin: float = 0.5, sub_centers: int = 3):
+    def __init__(
+        self, embedding_size: int, num_classes: int, scale: float = 64.0, margin: float = 0.5, sub_centers: int = 3
+    ):
         super().__init__(embedding_size, num_classes, scale, margin, sub_centers)
 
 
@@ -144,7 +146,9 @@ class AdaFace(MarginHead):
         the statistics of the global batch; an average of per-rank stds would miss the spread between ranks.
         """
         norms = norms.double()
-        sums = torch.stack([norms.new_full((), norms.numel()), norms.sum(), norms.square().sum()])  # a fill: no copy, no sync
+        sums = torch.stack(
+            [norms.new_full((), norms.numel()), norms.sum(), norms.square().sum()]
+        )  # a fill: no copy, no sync
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(sums)
         count, total, squares = sums

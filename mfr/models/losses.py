@@ -29,4 +29,3 @@ def attention_score_loss(unmasked: torch.Tensor, masked: torch.Tensor, target: s
         unmasked = unmasked.detach()
     diff = (unmasked.float() - masked.float()).flatten(1)
     return diff.norm(dim=1).mean()
-

@@ -51,8 +51,14 @@ class SelfAttention2d(nn.Module):
     query location i over all key locations: A[b, i, j] = how much location i attends to location j.
     """
 
-    def __init__(self, channels: int, spatial: tuple[int, int], qk_channels: int = 64, logits: str = "dot",
-                 temperature: float = 5.0):
+    def __init__(
+        self,
+        channels: int,
+        spatial: tuple[int, int],
+        qk_channels: int = 64,
+        logits: str = "dot",
+        temperature: float = 5.0,
+    ):
         super().__init__()
         if logits not in ATTENTION_LOGITS:
             raise ConfigError(f"model.refine.logits={logits!r}; allowed: {', '.join(ATTENTION_LOGITS)}")
@@ -74,14 +80,18 @@ class SelfAttention2d(nn.Module):
             if self.cosine:
                 q, k = F.normalize(q, dim=2) * self.temperature, F.normalize(k, dim=1)
             attention = torch.softmax(torch.bmm(q, k), dim=-1)  # (B, N, N)
-        out = torch.bmm(v, attention.to(v.dtype).transpose(1, 2)).view(b, c, h, w)  # out[:, :, i] = sum_j A[i, j] v[:, j]
+        out = torch.bmm(v, attention.to(v.dtype).transpose(1, 2)).view(
+            b, c, h, w
+        )  # out[:, :, i] = sum_j A[i, j] v[:, j]
         return x + self.gamma * out, attention
 
 
 class FeatureRefinement(nn.Module):
     """Self-attention, then the face output layer. forward -> (embedding, attention)."""
 
-    def __init__(self, channels: int, spatial: tuple[int, int], embedding_size: int = 512, dropout: float = 0.0, **attention):
+    def __init__(
+        self, channels: int, spatial: tuple[int, int], embedding_size: int = 512, dropout: float = 0.0, **attention
+    ):
         super().__init__()
         self.attention = SelfAttention2d(channels, spatial, **attention)
         self.output = FaceOutput(channels, spatial, embedding_size, dropout)

@@ -74,7 +74,10 @@ def set_attention_stats(module, vset, count: int = 64) -> dict[str, float]:
     ones as `real`, by the set's `masked` labels; all its faces as `unmasked` when it has none)."""
     size = int(module.hparams.image_size)
     masked = np.asarray(vset.meta["masked"]) == 1 if "masked" in vset.meta else np.zeros(len(vset.images), bool)
-    faces = {UNMASKED: pick_faces(vset.images, count, size, ~masked), REAL: pick_faces(vset.images, count, size, masked)}
+    faces = {
+        UNMASKED: pick_faces(vset.images, count, size, ~masked),
+        REAL: pick_faces(vset.images, count, size, masked),
+    }
     return face_attention_stats(module, faces)
 
 
@@ -95,14 +98,23 @@ def attention_figure(module, faces: dict[str, np.ndarray], title: str = ""):
     maps = {kind: attention_maps(module, images) for kind, images in faces.items()}
     if any(m is None for m in maps.values()):
         return None
-    fig, axes = plt.subplots(1, len(faces), figsize=(2.4 * len(faces), 1.2 * max(map(len, faces.values())) + 0.6), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(faces), figsize=(2.4 * len(faces), 1.2 * max(map(len, faces.values())) + 0.6), squeeze=False
+    )
     for ax, (kind, images) in zip(axes[0], faces.items()):
         rows = [np.concatenate([face, overlay(face, heat)], axis=1) for face, heat in zip(images, maps[kind])]
         ax.imshow(np.concatenate(rows, axis=0))
         size = images.shape[1]
         for r, heat in enumerate(maps[kind]):
-            ax.text(size + 1, r * size + 1, f"peak {heat.max() * heat.size:.1f}x", fontsize=5, color="white", va="top",
-                    bbox={"facecolor": "black", "alpha": 0.5, "pad": 1, "linewidth": 0})
+            ax.text(
+                size + 1,
+                r * size + 1,
+                f"peak {heat.max() * heat.size:.1f}x",
+                fontsize=5,
+                color="white",
+                va="top",
+                bbox={"facecolor": "black", "alpha": 0.5, "pad": 1, "linewidth": 0},
+            )
         ax.set_title(f"{kind} | attention", fontsize=8)
         ax.axis("off")
     if title:

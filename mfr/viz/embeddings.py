@@ -22,8 +22,18 @@ def embed_faces(module, faces: dict[str, np.ndarray], batch_size: int = 256) -> 
     device = next(module.parameters()).device
     try:
         return {
-            kind: torch.cat([module.embed(torch.from_numpy(np.ascontiguousarray(images[i : i + batch_size])).permute(0, 3, 1, 2).to(device))
-                             for i in range(0, len(images), batch_size)]).cpu().numpy()
+            kind: torch.cat(
+                [
+                    module.embed(
+                        torch.from_numpy(np.ascontiguousarray(images[i : i + batch_size]))
+                        .permute(0, 3, 1, 2)
+                        .to(device)
+                    )
+                    for i in range(0, len(images), batch_size)
+                ]
+            )
+            .cpu()
+            .numpy()
             for kind, images in faces.items()
         }
     finally:
@@ -43,7 +53,9 @@ def project_2d(embeddings: dict[str, np.ndarray], method: str = "pca", seed: int
         try:
             from sklearn.manifold import TSNE
         except ImportError:
-            raise ConfigError("method='tsne' needs scikit-learn (pip install scikit-learn); method='pca' does not") from None
+            raise ConfigError(
+                "method='tsne' needs scikit-learn (pip install scikit-learn); method='pca' does not"
+            ) from None
         points = TSNE(2, perplexity=min(30.0, (len(stacked) - 1) / 3), random_state=seed).fit_transform(stacked)
     else:
         raise ConfigError(f"method={method!r}; allowed: pca, tsne")

@@ -15,7 +15,11 @@ def pick_faces(images, count: int, image_size: int, where: np.ndarray | None = N
     index = np.arange(len(images)) if where is None else np.flatnonzero(where)
     index = index[np.linspace(0, len(index) - 1, min(count, len(index))).astype(int)] if len(index) else index
     view = IndexedImages(images, image_size)
-    return np.stack([view[i]["image"].numpy().transpose(1, 2, 0) for i in index]) if len(index) else np.zeros((0, image_size, image_size, 3), np.uint8)
+    return (
+        np.stack([view[i]["image"].numpy().transpose(1, 2, 0) for i in index])
+        if len(index)
+        else np.zeros((0, image_size, image_size, 3), np.uint8)
+    )
 
 
 def face_samples(datamodule, count: int = 4) -> dict[str, np.ndarray]:
