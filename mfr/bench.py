@@ -34,7 +34,7 @@ from mfr.config import number
 from mfr.models.backbone import Backbone, check_backbone_name
 from mfr.models.heads import head_class
 from mfr.module import MaskedFaceModule
-from mfr.optim import build_optimizer
+from mfr.train.optim import build_optimizer
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -21,7 +21,7 @@ from mfr.config import check_module_settings
 from mfr.models import FaceEmbedder, MaskDiscriminator, attention_score_loss, build_head
 from mfr.models.attention_stats import attention_stats, mask_cells, mask_shares
 from mfr.models.grl import grl_lambda
-from mfr.optim import build_optimizer, build_scheduler
+from mfr.train.optim import build_optimizer, build_scheduler
 
 
 def attention_options(refine: dict) -> dict | None:

@@ -128,7 +128,7 @@ def test_unreadable_training_images_are_replaced_and_counted(data):
 @pytest.mark.slow
 @pytest.mark.parametrize("experiment, twins", [("dann_refine", True), ("baseline_arcface", False)])
 def test_fit_trains_on_folder_data(data, tmp_path, experiment, twins):
-    from mfr.training import train
+    from mfr.train.run import train
 
     overrides = [o for o in TINY if not o.startswith("data.")] + [
         f"experiment={experiment}",

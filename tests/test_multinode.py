@@ -13,7 +13,7 @@ from mask_synth.runner import check_config
 from mfr.compare import _write_csv
 from mfr.data.rmfd import write_pairs_file
 from mfr.eval.embedding import EmbeddingCache, Embeddings
-from mfr.launch import check_run_folder
+from mfr.train.launch import check_run_folder
 from test_training import run_fit
 
 
