@@ -12,7 +12,7 @@ repeat the one above is left out (a backbone built at the configured stride, or 
 the embedding's channels). full/bare compares the full step with the backbone as configured. Prints
 images/s, ms per step, the ms each row adds, peak GPU memory and a short profile of the full step,
 and writes the figures as JSON. Inputs are uint8 batches already on the device, so the model alone
-is measured; data loading is benchmarked by mfr.data.bench.
+is measured; data loading is measured by mfr.data.bench, the evaluation engine by mfr.eval.bench.
 """
 
 from __future__ import annotations
