@@ -264,7 +264,7 @@ def test_srt_refuses_a_teacher_of_another_image_size(srt_run, tmp_path):
 
 @pytest.mark.slow
 def test_mfr_evaluate_reads_an_srt_checkpoint_and_unmasks_masked_probes_only(srt_run, tmp_path):
-    from mfr.data.demo_benchmarks import write_mfr2
+    from mfr.data.demo.benchmarks import write_mfr2
     from mfr.eval.run import evaluate
     from test_eval_run import eval_config
 

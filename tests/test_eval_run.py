@@ -11,7 +11,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from conftest import CONFIGS, TINY, compose_config
-from mfr.data.demo_benchmarks import write_mfr2
+from mfr.data.demo.benchmarks import write_mfr2
 from mfr.eval.checkpoint import CheckpointError, ModuleEmbedder, load_checkpoint
 from mfr.eval.embedding import compute_embeddings
 

@@ -27,9 +27,9 @@ import torch
 
 from mask_synth.dataset import encode, write_atomic
 from mfr.cli import ArgumentParser, one_line_errors
-from mfr.data.packed import is_pack, write_pack
+from mfr.data.readers.packed import is_pack, write_pack
+from mfr.data.readers.sources import open_faces
 from mfr.data.real import RealDataModule
-from mfr.data.sources import open_faces
 
 AUGMENTS = {
     "none": {"flip": 0.0},
@@ -40,7 +40,7 @@ AUGMENTS = {
 
 def make_demo_data(work: Path, identities: int, per_identity: int, workers: int) -> tuple[Path, Path]:
     """Demo faces with twins as identity folders of JPEGs plus a mask_synth-style manifest (made once)."""
-    from mfr.data.demo import render_group
+    from mfr.data.demo.datamodule import render_group
 
     source, twins = work / "jpeg", work / "twins"
     if (twins / "manifest.jsonl").exists():
