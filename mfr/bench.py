@@ -40,7 +40,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def model_config(args):
-    """The project's model config, with the benchmarked backbone."""
+    """The project's model config, with the timed backbone."""
     model = OmegaConf.load(CONFIGS / "model" / "default.yaml")
     model.backbone.name = args.backbone
     model.compile = False

@@ -85,7 +85,7 @@ def measure(root: Path, twins: Path | None, augment: str, workers: int, batch_si
     needed = batches + 2 * max(1, workers)
     if len(loader) < needed:
         raise SystemExit(
-            f"{root} gives {len(loader)} batches of {batch_size}; the benchmark needs {needed}: use more images"
+            f"{root} gives {len(loader)} batches of {batch_size}; the speed test needs {needed}: use more images"
         )
     iterator = iter(loader)
     for _ in range(2 * max(1, workers)):  # warm-up: start the workers and fill their prefetch queues
