@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mfr.cli import ArgumentParser, one_line_errors
 from mfr.data.audit import SMALL, THRESHOLD, audit, write_audit
-from mfr.data.sources import open_faces
+from mfr.data.readers.sources import open_faces
 
 SHOWN = 10  # names, keys and files listed per line of the summary
 

@@ -12,7 +12,7 @@ repeat the one above is left out (a backbone built at the configured stride, or 
 the embedding's channels). full/bare compares the full step with the backbone as configured. Prints
 images/s, ms per step, the ms each row adds, peak GPU memory and a short profile of the full step,
 and writes the figures as JSON. Inputs are uint8 batches already on the device, so the model alone
-is measured; data loading is benchmarked by mfr.data.bench.
+is measured; data loading is measured by mfr.data.bench, the evaluation engine by mfr.eval.bench.
 """
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ from mfr.config import number
 from mfr.models.backbone import Backbone, check_backbone_name
 from mfr.models.heads import head_class
 from mfr.module import MaskedFaceModule
-from mfr.optim import build_optimizer
+from mfr.train.optim import build_optimizer
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def model_config(args):
-    """The project's model config, with the benchmarked backbone."""
+    """The project's model config, with the timed backbone."""
     model = OmegaConf.load(CONFIGS / "model" / "default.yaml")
     model.backbone.name = args.backbone
     model.compile = False

@@ -7,7 +7,7 @@ tables need nothing but Python, so a wrong value fails within the second or two 
 that need the model's code come last (the head's name, arguments and margin limit, from its class; the backbone's
 name, from timm's registry), as importing it takes seconds.
 
-    check_train_config(cfg)                    python -m mfr.fit, and mfr.training.train for other callers
+    check_train_config(cfg)                    python -m mfr.fit, and mfr.train.run.train for other callers
     check_eval_config(cfg)                     python -m mfr.evaluate
     check_module_settings(model, head, optim)  what a LightningModule is built from (a run's or a checkpoint's)
 
@@ -28,8 +28,8 @@ from typing import Any
 from mfr.errors import ConfigError
 from mfr.methods import method_name
 
-OPTIMIZERS = ("sgd", "adamw")  # mfr.optim.build_optimizer
-SCHEDULES = ("cosine", "poly", "constant")  # mfr.optim.lr_factor
+OPTIMIZERS = ("sgd", "adamw")  # mfr.train.optim.build_optimizer
+SCHEDULES = ("cosine", "poly", "constant")  # mfr.train.optim.lr_factor
 GRL_SCHEDULES = ("constant", "dann")  # mfr.models.grl.grl_lambda
 ATTENTION_LOGITS = ("dot", "cosine")  # mfr.models.refine.SelfAttention2d
 ATTENTION_TARGETS = ("both", "unmasked")  # mfr.models.losses.attention_score_loss

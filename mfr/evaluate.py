@@ -17,7 +17,7 @@ from mfr.config import check_eval_config
 def main(cfg: DictConfig) -> None:
     with one_line_errors():
         check_eval_config(cfg)  # before torch is imported: a bad value fails in the time Hydra takes to start
-        from mfr.evaluation import evaluate
+        from mfr.eval.run import evaluate
 
         evaluate(cfg)
 

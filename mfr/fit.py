@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from mfr.cli import one_line_errors
 from mfr.config import check_train_config
-from mfr.launch import check_run_folder, check_sweep
+from mfr.train.launch import check_run_folder, check_sweep
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train")
@@ -24,7 +24,7 @@ def main(cfg: DictConfig) -> float | None:
     with one_line_errors():
         check_sweep(cfg.trainer, HydraConfig.get().mode == RunMode.MULTIRUN)
         check_train_config(cfg)  # before Lightning is imported: a bad value fails in the time Hydra takes to start
-        from mfr.training import train
+        from mfr.train.run import train
 
         metrics = train(cfg)
     return metrics.get(cfg.get("monitor"))

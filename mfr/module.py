@@ -1,4 +1,4 @@
-"""The LightningModule: embedder + identity head + mask discriminator, and the three losses.
+"""The LightningModule: embedder + identity head + mask discriminator, and the three losses (mfr/models/losses.py).
 
     L = L_id + w_a * L_a + w_m * L_m,   L_m = L_m^s + real_weight * L_m^r
 
@@ -18,10 +18,11 @@ import torch
 import torch.nn.functional as F
 
 from mfr.config import check_module_settings
-from mfr.models import FaceEmbedder, MaskDiscriminator, attention_score_loss, build_head
+from mfr.models import FaceEmbedder, MaskDiscriminator, build_head
 from mfr.models.attention_stats import attention_stats, mask_cells, mask_shares
 from mfr.models.grl import grl_lambda
-from mfr.optim import build_optimizer, build_scheduler
+from mfr.models.losses import attention_score_loss, identity_loss, real_mask_loss, synthetic_mask_loss
+from mfr.train.optim import build_optimizer, build_scheduler
 
 
 def attention_options(refine: dict) -> dict | None:
@@ -106,7 +107,7 @@ class MaskedFaceModule(pl.LightningModule):
         id_emb = emb[: 2 * n] if self.masked_twins else emb[:n]
         id_labels = ids.repeat(2) if self.masked_twins else ids
         logits = self.head(id_emb, id_labels)
-        terms["id"] = F.cross_entropy(logits, id_labels)
+        terms["id"] = identity_loss(logits, id_labels)
         terms["acc_id"] = (logits.argmax(1) == id_labels).float().mean().detach()
         loss = terms["id"]
 
@@ -120,13 +121,10 @@ class MaskedFaceModule(pl.LightningModule):
                 loss = loss + weights["attention"] * terms["attention"]
 
         if self.discriminator is not None:
-            # L_m^s sums the two images of a pair and averages over the B pairs; L_m^r averages over the B_t real images
-            synthetic = self.discriminator(emb[: 2 * n])
-            synthetic_labels = torch.cat([torch.zeros_like(ids), torch.ones_like(ids)])
-            terms["mask_synthetic"] = 2.0 * F.cross_entropy(synthetic, synthetic_labels)
+            terms["mask_synthetic"] = synthetic_mask_loss(self.discriminator(emb[: 2 * n]))
             terms["mask"] = terms["mask_synthetic"]
             if target is not None:
-                terms["mask_real"] = F.cross_entropy(self.discriminator(emb[2 * n :]), target["mask"])
+                terms["mask_real"] = real_mask_loss(self.discriminator(emb[2 * n :]), target["mask"])
                 terms["mask"] = terms["mask"] + self.da_cfg["real_weight"] * terms["mask_real"]
             loss = loss + self.loss_weights["mask"] * terms["mask"]
         return loss, terms

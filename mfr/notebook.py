@@ -76,7 +76,7 @@ def evaluate_checkpoint(ckpt: Path, out: Path) -> dict:
     """`mfr.evaluate` of a checkpoint on the validation sets of its own run; writes results.json and plots/ to `out`."""
     from hydra import compose, initialize_config_dir
 
-    from mfr.evaluation import evaluate
+    from mfr.eval.run import evaluate
 
     overrides = [
         f"ckpt_path={Path(ckpt).resolve()}",

@@ -1,4 +1,4 @@
-"""`python -m mfr.pack SOURCE OUT`: decode a dataset once into memory-mapped shards (see mfr.data.packed).
+"""`python -m mfr.pack SOURCE OUT`: decode a dataset once into memory-mapped shards (see mfr.data.readers.packed).
 
 SOURCE is any layout mfr reads (identity folders, RMFD, insightface RecordIO, with --twins the
 output of mask_synth); point a data config's root at OUT afterwards and training reads the pack.
@@ -15,9 +15,9 @@ import sys
 import time
 
 from mfr.cli import ArgumentParser, one_line_errors
-from mfr.data.packed import read_pack, write_pack
-from mfr.data.recordio import extract
-from mfr.data.sources import open_faces
+from mfr.data.readers.packed import read_pack, write_pack
+from mfr.data.readers.recordio import extract
+from mfr.data.readers.sources import open_faces
 
 
 def build_parser() -> argparse.ArgumentParser:

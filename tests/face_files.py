@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mfr.data.recordio import RecordWriter, pack_header
+from mfr.data.readers.recordio import RecordWriter, pack_header
 
 SIZE = 32
 

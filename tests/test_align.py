@@ -15,7 +15,7 @@ from mask_synth.landmarks import CNN, CNN_BOX_DROP, FIVE_POINT_ROWS, LandmarkFin
 from mask_synth.template import ARCFACE_5, TEMPLATE_68
 from mfr.align import AlignJob, apply_transform, five_points, similarity_transform
 from mfr.align import main as align_main
-from mfr.data.demo_faces import draw_face, sample_identity, sample_shot
+from mfr.data.demo.faces import draw_face, sample_identity, sample_shot
 
 RMFD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rmfd_subset" / "AFDB_face_dataset"
 needs_rmfd = pytest.mark.skipif(

@@ -100,7 +100,7 @@ SHORT_RUN = [
 @pytest.mark.slow
 def test_after_a_short_demo_run_the_attention_depends_on_the_face_and_is_not_one_hot(tmp_path):
     from conftest import compose_config
-    from mfr.training import train
+    from mfr.train.run import train
 
     metrics = train(compose_config(tmp_path, ["experiment=dann_refine", *SHORT_RUN]))
     stats = {k.removeprefix("val/attention/"): v for k, v in metrics.items() if k.startswith("val/attention/")}

@@ -13,8 +13,8 @@ import pytest
 from conftest import error_line
 from mfr.audit import main
 from mfr.data.audit import audit, photo_groups, similar_names, similar_pairs, write_audit
-from mfr.data.folders import identity_folders
-from mfr.data.sources import open_faces
+from mfr.data.readers.folders import identity_folders
+from mfr.data.readers.sources import open_faces
 from mfr.errors import DataError
 from tests.face_files import write_image, write_twins
 

@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from mfr.data.benchmarks import read_insightface_bin, read_lfw, read_mfr2, read_mlfw
-from mfr.data.demo_benchmarks import write_mfr2
-from mfr.data.io import ImageFiles
-from mfr.data.mask_labels import spec_for_label
+from mfr.data.demo.benchmarks import write_mfr2
+from mfr.data.readers.benchmarks import read_insightface_bin, read_lfw, read_mfr2, read_mlfw
+from mfr.data.readers.io import ImageFiles
+from mfr.data.readers.mask_labels import spec_for_label
 from mfr.errors import DataError
 
 
@@ -159,7 +159,7 @@ def test_mask_labels_to_specs():
 
 def test_layouts_place_the_template():
     from mask_synth import TEMPLATE_68
-    from mfr.data.layouts import layout_landmarks
+    from mfr.data.readers.layouts import layout_landmarks
 
     assert np.allclose(layout_landmarks("arcface", 112), TEMPLATE_68)
     assert np.allclose(layout_landmarks("arcface", 224), TEMPLATE_68 * 2)

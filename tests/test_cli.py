@@ -33,6 +33,7 @@ COMMANDS = [
     command(["mask_synth", "nowhere", "masked"], "INPUT nowhere: not a folder"),
     command(["mfr.pack", "nowhere", "packed"], "nowhere: does not exist. Expected layout:", slow=True),
     command(["mfr.bench", "--backbone", "resnet5O"], "--backbone='resnet5O' is not a timm model", slow=True),
+    command(["mfr.eval.bench", "--pairs", "5"], "--pairs=5; allowed: an integer >= 20", slow=True),
 ]
 SANITY_BOUND_S = 30  # issue 12 asks for under 5 s; the bound is loose, for machines busy with other work
 

@@ -23,7 +23,7 @@ from mfr.errors import ConfigError
 from mfr.eval.checkpoint import ModuleEmbedder, load_checkpoint
 from mfr.eval.embedding import EmbeddingCache, compute_embeddings, embed_images
 from mfr.methods import module_class
-from mfr.training import build_module, module_settings, train
+from mfr.train.run import build_module, module_settings, train
 
 
 def batch_of(n: int = 4, size: int = 32, classes: int = 3, seed: int = 0) -> dict:
@@ -264,8 +264,8 @@ def test_srt_refuses_a_teacher_of_another_image_size(srt_run, tmp_path):
 
 @pytest.mark.slow
 def test_mfr_evaluate_reads_an_srt_checkpoint_and_unmasks_masked_probes_only(srt_run, tmp_path):
-    from mfr.data.demo_benchmarks import write_mfr2
-    from mfr.evaluation import evaluate
+    from mfr.data.demo.benchmarks import write_mfr2
+    from mfr.eval.run import evaluate
     from test_eval_run import eval_config
 
     root = write_mfr2(tmp_path / "mfr2", identities=6, images_per_identity=4, pairs=60, seed=2)

@@ -24,7 +24,7 @@ from mfr.models.grl import grl_lambda
 from mfr.models.heads import HEADS
 from mfr.models.losses import attention_score_loss
 from mfr.models.refine import SelfAttention2d
-from mfr.optim import build_optimizer, lr_factor
+from mfr.train.optim import build_optimizer, lr_factor
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
 TRAINING_DATA = ["demo", "casia", "faces_cpu", "rmfd_smoke"]

@@ -6,7 +6,7 @@ import pytest
 from face_files import decoded_colour, write_identity_folders, write_twins
 from mfr.data.holdout import holdout_set, split_source
 from mfr.data.pairs import make_pairs
-from mfr.data.sources import open_faces
+from mfr.data.readers.sources import open_faces
 from mfr.errors import ConfigError, DataError
 
 

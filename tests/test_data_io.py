@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from mfr.data.io import (
+from mfr.data.readers.io import (
     CorruptImageError,
     DatasetLayoutError,
     ImageFiles,

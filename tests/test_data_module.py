@@ -8,10 +8,10 @@ import torch
 
 from conftest import TINY, compose_config
 from face_files import colour, write_identity_folders, write_insightface_rec, write_rmfd, write_twins
-from mfr.data.packed import write_pack
+from mfr.data.readers.packed import write_pack
+from mfr.data.readers.rmfd import rmfd_da, rmfd_fv
+from mfr.data.readers.sources import open_faces
 from mfr.data.real import RealDataModule
-from mfr.data.rmfd import rmfd_da, rmfd_fv
-from mfr.data.sources import open_faces
 from mfr.errors import ConfigError
 
 NO_AUGMENT = {"flip": 0.0}
@@ -128,7 +128,7 @@ def test_unreadable_training_images_are_replaced_and_counted(data):
 @pytest.mark.slow
 @pytest.mark.parametrize("experiment, twins", [("dann_refine", True), ("baseline_arcface", False)])
 def test_fit_trains_on_folder_data(data, tmp_path, experiment, twins):
-    from mfr.training import train
+    from mfr.train.run import train
 
     overrides = [o for o in TINY if not o.startswith("data.")] + [
         f"experiment={experiment}",

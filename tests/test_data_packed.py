@@ -8,10 +8,10 @@ import pytest
 
 from conftest import error_line
 from face_files import colour, write_identity_folders, write_insightface_rec, write_rmfd, write_twins
-from mfr.data.folders import identity_folders
-from mfr.data.packed import PackedImages, read_pack, write_pack
-from mfr.data.sources import open_faces
-from mfr.data.twins import attach_twins
+from mfr.data.readers.folders import identity_folders
+from mfr.data.readers.packed import PackedImages, read_pack, write_pack
+from mfr.data.readers.sources import open_faces
+from mfr.data.readers.twins import attach_twins
 from mfr.pack import main as pack_main
 
 

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from face_files import colour, decoded_colour, face, write_identity_folders, write_image, write_rmfd, write_twins
-from mfr.data.folders import identity_folders, read_rmfd
-from mfr.data.io import DatasetLayoutError
-from mfr.data.sources import open_faces
-from mfr.data.table import UNKNOWN
-from mfr.data.twins import attach_twins
+from mfr.data.readers.folders import identity_folders, read_rmfd
+from mfr.data.readers.io import DatasetLayoutError
+from mfr.data.readers.sources import open_faces
+from mfr.data.readers.table import UNKNOWN
+from mfr.data.readers.twins import attach_twins
 from mfr.errors import DataError
 
 

@@ -6,10 +6,18 @@ import numpy as np
 import pytest
 
 from face_files import colour, encoded, write_insightface_rec
-from mfr.data.folders import identity_folders
-from mfr.data.io import CorruptImageError, DatasetLayoutError
-from mfr.data.recordio import MAGIC, RecordFile, RecordWriter, extract, pack_header, recordio_faces, unpack_header
-from mfr.data.sources import open_faces
+from mfr.data.readers.folders import identity_folders
+from mfr.data.readers.io import CorruptImageError, DatasetLayoutError
+from mfr.data.readers.recordio import (
+    MAGIC,
+    RecordFile,
+    RecordWriter,
+    extract,
+    pack_header,
+    recordio_faces,
+    unpack_header,
+)
+from mfr.data.readers.sources import open_faces
 
 
 def test_record_bytes_follow_the_dmlc_format(tmp_path):

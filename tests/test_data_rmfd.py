@@ -11,9 +11,9 @@ from mask_synth.dataset import list_images
 from mask_synth.landmarks import Landmarks
 from mask_synth.template import template_landmarks
 from mfr.align import AlignJob
-from mfr.data.folders import read_rmfd
-from mfr.data.io import DatasetLayoutError
-from mfr.data.rmfd import rmfd_da, rmfd_fv, split_identities
+from mfr.data.readers.folders import read_rmfd
+from mfr.data.readers.io import DatasetLayoutError
+from mfr.data.readers.rmfd import rmfd_da, rmfd_fv, split_identities
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from mfr.data.demo import DemoDataModule, render_identity
-from mfr.data.demo_faces import draw_face, sample_identity, sample_shot
+from mfr.data.demo.datamodule import DemoDataModule, render_identity
+from mfr.data.demo.faces import draw_face, sample_identity, sample_shot
 from mfr.data.pairs import make_pairs
 
 SMALL = dict(

@@ -4,7 +4,7 @@ references cut at their own landmarks."""
 import cv2
 import numpy as np
 
-from mfr.data.demo_faces import draw_face, sample_identity, sample_shot
+from mfr.data.demo.faces import draw_face, sample_identity, sample_shot
 from mfr.eval.dlib_embedder import AT_LANDMARKS, WHOLE_IMAGE, DlibResNet
 from mfr.eval.embedding import compute_embeddings
 from mfr.eval.protocols import MaskedReferences

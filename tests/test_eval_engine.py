@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mask_synth.landmarks import Landmarks
-from mfr.data.layouts import layout_landmarks
+from mfr.data.readers.layouts import layout_landmarks
 from mfr.data.sets import VerificationSet
 from mfr.errors import DataError
 from mfr.eval.embedding import EmbeddingCache, Embeddings, compute_embeddings, embed_images

@@ -11,7 +11,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from conftest import CONFIGS, TINY, compose_config
-from mfr.data.demo_benchmarks import write_mfr2
+from mfr.data.demo.benchmarks import write_mfr2
 from mfr.eval.checkpoint import CheckpointError, ModuleEmbedder, load_checkpoint
 from mfr.eval.embedding import compute_embeddings
 
@@ -26,7 +26,7 @@ def eval_config(overrides: list[str], out: Path):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """Two training steps and one validation of the demo at 32 px: (output dir, final metrics)."""
-    from mfr.training import train
+    from mfr.train.run import train
 
     tmp = tmp_path_factory.mktemp("fit")
     metrics = train(compose_config(tmp, TINY + ["experiment=dann_refine"]))
@@ -100,7 +100,7 @@ def test_files_that_are_not_mfr_checkpoints(tmp_path):
 
 @pytest.mark.slow
 def test_evaluate_writes_table_json_and_plots(checkpoint, tmp_path, capsys):
-    from mfr.evaluation import evaluate
+    from mfr.eval.run import evaluate
 
     root = write_mfr2(tmp_path / "mfr2", identities=6, images_per_identity=4, pairs=60, seed=2)
     out = tmp_path / "eval"
@@ -128,7 +128,7 @@ def test_evaluate_writes_table_json_and_plots(checkpoint, tmp_path, capsys):
 
 def test_a_bad_checkpoint_is_one_line_not_a_traceback(tmp_path, capsys):
     from mfr.cli import one_line_errors
-    from mfr.evaluation import evaluate
+    from mfr.eval.run import evaluate
 
     bad = tmp_path / "bad.ckpt"
     bad.write_text("hello")

@@ -22,7 +22,7 @@ from mask_synth.dataset import list_images, read_rgb
 from mask_synth.landmarks import Landmarks, NoFaceError
 from mask_synth.synth import MaskJob
 from mask_synth.template import template_landmarks
-from mfr.data.demo_faces import draw_face, sample_identity, sample_shot
+from mfr.data.demo.faces import draw_face, sample_identity, sample_shot
 
 REPO = Path(__file__).resolve().parents[1]
 

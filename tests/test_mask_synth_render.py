@@ -7,7 +7,7 @@ from mask_synth import MASK_TYPES, TEXTURES, MaskSpec, render_mask, sample_spec,
 from mask_synth.geometry import layout, mask_shape
 from mask_synth.specs import DEFAULT_MIX, parse_mix
 from mask_synth.template import CHIN, LEFT_EYE, NOSE_TIP, RIGHT_EYE
-from mfr.data.demo_faces import draw_face, sample_identity, sample_shot
+from mfr.data.demo.faces import draw_face, sample_identity, sample_shot
 
 
 def face(seed: int, size: int = 96, pose_spread: float = 1.0):

@@ -11,9 +11,9 @@ from conftest import CONFIGS, TINY
 from mask_synth.dataset import write_atomic
 from mask_synth.runner import check_config
 from mfr.compare import _write_csv
-from mfr.data.rmfd import write_pairs_file
+from mfr.data.readers.rmfd import write_pairs_file
 from mfr.eval.embedding import EmbeddingCache, Embeddings
-from mfr.launch import check_run_folder
+from mfr.train.launch import check_run_folder
 from test_training import run_fit
 
 

@@ -24,7 +24,7 @@ def fake_run(folder: Path, experiment: str, seed: int, acc: float, refine: bool 
     config = {
         "seed": seed,
         "model": {"refine": {"enabled": refine}},
-        "data": {"_target_": "mfr.data.demo.DemoDataModule", "seed": "${seed}", "monitor": ACC},
+        "data": {"_target_": "mfr.data.demo.datamodule.DemoDataModule", "seed": "${seed}", "monitor": ACC},
     }
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))

@@ -11,7 +11,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from conftest import CONFIGS, ROOT, TINY, compose_config
-from mfr.training import build_module, resolve_callbacks_for_device, train, uses_gpu
+from mfr.train.run import build_module, resolve_callbacks_for_device, train, uses_gpu
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
 

@@ -6,7 +6,7 @@ import torch
 
 from conftest import TINY, compose_config
 from mfr.errors import ConfigError
-from mfr.training import build_module
+from mfr.train.run import build_module
 from mfr.viz.attention import attention_figure, attention_maps, overlay
 from mfr.viz.embeddings import centroid_distance, project_2d, projection_figure
 from mfr.viz.figures import save_figure
@@ -86,7 +86,7 @@ def test_projection_figure_draws_one_panel_per_model(tmp_path):
 
 @pytest.mark.slow
 def test_callback_saves_a_panel_every_validation(tmp_path):
-    from mfr.training import train
+    from mfr.train.run import train
 
     cfg = compose_config(
         tmp_path,

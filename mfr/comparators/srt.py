@@ -38,7 +38,7 @@ from torch import nn
 from mfr.config import check_srt_settings
 from mfr.errors import ConfigError
 from mfr.methods import method_name, module_class
-from mfr.optim import build_optimizer, build_scheduler
+from mfr.train.optim import build_optimizer, build_scheduler
 
 STAGE_ONE_KEYS = ("teacher_ckpt", "srt")  # SRT's own settings, which the face model it trains first does not take
 

@@ -39,8 +39,8 @@ from scipy.sparse.csgraph import connected_components
 
 from mask_synth.dataset import write_atomic
 from mask_synth.runner import load_records
-from mfr.data.io import SkippedImages, map_images
-from mfr.data.table import FaceTable
+from mfr.data.readers.io import SkippedImages, map_images
+from mfr.data.readers.table import FaceTable
 from mfr.errors import DataError
 
 THUMBNAIL = 16  # side of the grey thumbnails compared

@@ -27,9 +27,9 @@ import torch
 
 from mask_synth.dataset import encode, write_atomic
 from mfr.cli import ArgumentParser, one_line_errors
-from mfr.data.packed import is_pack, write_pack
+from mfr.data.readers.packed import is_pack, write_pack
+from mfr.data.readers.sources import open_faces
 from mfr.data.real import RealDataModule
-from mfr.data.sources import open_faces
 
 AUGMENTS = {
     "none": {"flip": 0.0},
@@ -40,7 +40,7 @@ AUGMENTS = {
 
 def make_demo_data(work: Path, identities: int, per_identity: int, workers: int) -> tuple[Path, Path]:
     """Demo faces with twins as identity folders of JPEGs plus a mask_synth-style manifest (made once)."""
-    from mfr.data.demo import render_group
+    from mfr.data.demo.datamodule import render_group
 
     source, twins = work / "jpeg", work / "twins"
     if (twins / "manifest.jsonl").exists():
@@ -85,7 +85,7 @@ def measure(root: Path, twins: Path | None, augment: str, workers: int, batch_si
     needed = batches + 2 * max(1, workers)
     if len(loader) < needed:
         raise SystemExit(
-            f"{root} gives {len(loader)} batches of {batch_size}; the benchmark needs {needed}: use more images"
+            f"{root} gives {len(loader)} batches of {batch_size}; the speed test needs {needed}: use more images"
         )
     iterator = iter(loader)
     for _ in range(2 * max(1, workers)):  # warm-up: start the workers and fill their prefetch queues

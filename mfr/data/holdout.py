@@ -16,10 +16,10 @@ import logging
 import numpy as np
 
 from mfr.data.audit import photo_groups
-from mfr.data.io import SkippedImages, read_all
 from mfr.data.pairs import make_pairs
+from mfr.data.readers.io import SkippedImages, read_all
+from mfr.data.readers.table import FaceTable
 from mfr.data.sets import VerificationSet
-from mfr.data.table import FaceTable
 from mfr.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)

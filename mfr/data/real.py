@@ -2,8 +2,8 @@
 
 The config names builders, each a callable returning a FaceTable (usually `_partial_: true`):
 - `source`: faces with identities and, for models trained on twins, their masked twins
-  (e.g. CASIA-WebFace + MCASIA twins: `mfr.data.sources.open_faces` with `twins`);
-- `target`: real faces with mask labels for the discriminator (e.g. RMFD_DA: `mfr.data.rmfd.rmfd_da`);
+  (e.g. CASIA-WebFace + MCASIA twins: `mfr.data.readers.sources.open_faces` with `twins`);
+- `target`: real faces with mask labels for the discriminator (e.g. RMFD_DA: `mfr.data.readers.rmfd.rmfd_da`);
 - `val_sets` (from FaceDataModule): name -> builder of a VerificationSet (e.g. RMFD_FV);
 - `holdout`: people of the source kept out of training as a verification set of their own
   (`mfr.data.holdout`: unmasked-unmasked and twin-unmasked pairs), so identity learning shows
@@ -21,9 +21,9 @@ import numpy as np
 
 from mfr.data.datamodule import FaceDataModule
 from mfr.data.holdout import holdout_set, split_source
-from mfr.data.io import SkipCorrupt
+from mfr.data.readers.io import SkipCorrupt
+from mfr.data.readers.table import FaceTable, Rows
 from mfr.data.sets import MaskLabeledFaces, PairedFaces, VerificationSet
-from mfr.data.table import FaceTable, Rows
 from mfr.data.transforms import build_augment
 from mfr.errors import ConfigError
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from mfr.data.io import file_stamp
+from mfr.data.readers.io import file_stamp
 from mfr.errors import ConfigError
 from mfr.eval.embedding import is_masked_aware
 from mfr.methods import module_class

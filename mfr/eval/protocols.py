@@ -24,7 +24,7 @@ import numpy as np
 
 import mask_synth
 from mask_synth import render_mask
-from mfr.data.mask_labels import spec_for_label
+from mfr.data.readers.mask_labels import spec_for_label
 from mfr.data.sets import VerificationSet
 from mfr.errors import DataError
 from mfr.eval.embedding import images_fingerprint

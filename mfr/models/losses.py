@@ -1,4 +1,13 @@
-"""The attention-score loss: masked twins should attend where their unmasked originals attend.
+"""The model's loss terms, each written once; `MaskedFaceModule.losses` (mfr/module.py) weighs and sums them:
+
+    L = L_id + w_a * L_a + w_m * L_m,   L_m = L_m^s + real_weight * L_m^r
+
+- L_id, `identity_loss`: cross-entropy over the margin head's logits; the margins themselves (ArcFace,
+  CosFace, AdaFace, ...) are in mfr/models/heads.py.
+- L_a, `attention_score_loss`: masked twins should attend where their unmasked originals attend.
+- L_m, `synthetic_mask_loss` (L_m^s) and `real_mask_loss` (L_m^r): the mask discriminator's
+  cross-entropy, behind the gradient reversal layer (mfr/models/discriminator.py, grl.py).
+The comparators (mfr/comparators/) keep their own losses beside their methods.
 
 The paper's L_a compares the two N x N attention maps of a face and its synthetic masked twin. Both
 maps being free, L_a has a trivial minimiser: attention that ignores its input (every face the same
@@ -12,6 +21,7 @@ attention"): with the gradient into both maps the attention drifts to one map fo
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from mfr.config import ATTENTION_TARGETS
 from mfr.errors import ConfigError
@@ -29,3 +39,24 @@ def attention_score_loss(unmasked: torch.Tensor, masked: torch.Tensor, target: s
         unmasked = unmasked.detach()
     diff = (unmasked.float() - masked.float()).flatten(1)
     return diff.norm(dim=1).mean()
+
+
+def identity_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """L_id: the mean cross-entropy of the margin head's logits (the margin is applied by the head)."""
+    return F.cross_entropy(logits, labels)
+
+
+def synthetic_mask_loss(logits: torch.Tensor) -> torch.Tensor:
+    """L_m^s over B synthetic pairs: logits of the B unmasked faces (label 0), then of their B masked twins (label 1).
+
+    The two terms of a pair are summed and the pairs averaged (2 x the mean cross-entropy of the 2B images), so a
+    synthetic image weighs 1/B, as a real one weighs real_weight/B_t in L_m^r.
+    """
+    n = logits.shape[0] // 2
+    labels = torch.cat([torch.zeros(n, dtype=torch.long), torch.ones(n, dtype=torch.long)]).to(logits.device)
+    return 2.0 * F.cross_entropy(logits, labels)
+
+
+def real_mask_loss(logits: torch.Tensor, mask_labels: torch.Tensor) -> torch.Tensor:
+    """L_m^r: the mean cross-entropy of the discriminator on the B_t real target images, against their mask labels."""
+    return F.cross_entropy(logits, mask_labels)

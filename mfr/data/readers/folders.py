@@ -2,7 +2,7 @@
 RMFD (`AFDB_face_dataset/` and `AFDB_masked_face_dataset/`, each of identity folders).
 
 Listing only reads directory entries, so it takes seconds even for CASIA's half a million files;
-images are decoded when used (see `mfr.data.io` for what happens to the unreadable ones).
+images are decoded when used (see `mfr.data.readers.io` for what happens to the unreadable ones).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from mask_synth.dataset import IMAGE_EXTENSIONS
-from mfr.data.io import DatasetLayoutError, ImageFiles, require
-from mfr.data.table import UNKNOWN, FaceTable
+from mfr.data.readers.io import DatasetLayoutError, ImageFiles, require
+from mfr.data.readers.table import UNKNOWN, FaceTable
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from mask_synth.dataset import write_atomic
-from mfr.data.io import CorruptImageError, DatasetLayoutError, decode_image, require
-from mfr.data.table import UNKNOWN, FaceTable
+from mfr.data.readers.io import CorruptImageError, DatasetLayoutError, decode_image, require
+from mfr.data.readers.table import UNKNOWN, FaceTable
 
 MAGIC = 0xCED7230A
 LENGTH_BITS = 29

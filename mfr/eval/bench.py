@@ -1,6 +1,6 @@
-"""How long the evaluation engine takes on cached embeddings, at MLFW's size (6,000 pairs, 10 folds of 600).
+"""`python -m mfr.eval.bench`: how long the evaluation engine takes on cached embeddings, at MLFW's size.
 
-    python benchmarks/eval_speed.py [--pairs 6000] [--dim 512] [--repeats 5]
+    python -m mfr.eval.bench [--pairs 6000] [--dim 512] [--repeats 5]   # MLFW: 6,000 pairs, 10 folds of 600
 
 Times (median of --repeats) for: reading the embeddings from the cache, the verification metrics
 of an unlabelled set (MLFW: the 'all' protocol), and the full engine on a set with mask and
@@ -10,19 +10,16 @@ embeds new images). The embeddings are random with identity structure, so only t
 
 from __future__ import annotations
 
-import argparse
 import functools
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from mfr.cli import ArgumentParser, one_line_errors
 from mfr.data.sets import VerificationSet
+from mfr.errors import ConfigError
 from mfr.eval.embedding import EmbeddingCache, Embeddings
 from mfr.eval.engine import EvalOptions, evaluate_set
 
@@ -31,7 +28,7 @@ class Named:
     """An image sequence that is only a fingerprint: the cache never needs the pixels."""
 
     def __init__(self, n: int):
-        self.n, self.fingerprint = n, f"benchmark-{n}"
+        self.n, self.fingerprint = n, f"bench-{n}"
 
     def __len__(self):
         return self.n
@@ -60,16 +57,20 @@ def timed(fn, repeats: int) -> tuple[float, object]:
     return statistics.median(times), out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=6000)
+@one_line_errors()
+def main(argv: list[str] | None = None) -> None:
+    parser = ArgumentParser(prog="python -m mfr.eval.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=6000, help="verification pairs, in 10 folds")
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    for key, low in (("pairs", 20), ("dim", 1), ("repeats", 1)):
+        if getattr(args, key) < low:
+            raise ConfigError(f"--{key}={getattr(args, key)}; allowed: an integer >= {low}")
     rng = np.random.default_rng(0)
 
     class Model:
-        fingerprint = "benchmark-model"
+        fingerprint = "bench-model"
 
     with tempfile.TemporaryDirectory() as tmp:
         cache = EmbeddingCache(tmp)

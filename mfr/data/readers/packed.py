@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from mask_synth.dataset import atomic_path, write_atomic
-from mfr.data.io import DatasetLayoutError, SkippedImages, read_all, require
-from mfr.data.table import FaceTable
+from mfr.data.readers.io import DatasetLayoutError, SkippedImages, read_all, require
+from mfr.data.readers.table import FaceTable
 from mfr.errors import ConfigError
 
 log = logging.getLogger(__name__)

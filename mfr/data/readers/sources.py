@@ -10,12 +10,12 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from mfr.data.folders import IDENTITY_FOLDERS, RMFD_LAYOUT, identity_folders, is_rmfd, read_rmfd
-from mfr.data.io import require
-from mfr.data.packed import PACK_LAYOUT, is_pack, read_pack
-from mfr.data.recordio import RECORDIO_LAYOUT, find_recordio, recordio_faces
-from mfr.data.table import FaceTable
-from mfr.data.twins import attach_twins
+from mfr.data.readers.folders import IDENTITY_FOLDERS, RMFD_LAYOUT, identity_folders, is_rmfd, read_rmfd
+from mfr.data.readers.io import require
+from mfr.data.readers.packed import PACK_LAYOUT, is_pack, read_pack
+from mfr.data.readers.recordio import RECORDIO_LAYOUT, find_recordio, recordio_faces
+from mfr.data.readers.table import FaceTable
+from mfr.data.readers.twins import attach_twins
 
 LAYOUTS = "\n".join(
     [

@@ -1,6 +1,6 @@
 """`data=demo`: a synthetic masked-face dataset generated in seconds, so mfr runs with no downloads.
 
-Three groups of procedurally drawn identities (see `demo_faces`), none of them real people:
+Three groups of procedurally drawn identities (see `mfr.data.demo.faces`), none of them real people:
 - source: identities for training, each image with a masked twin rendered by mask_synth in the
   "synthetic" style (clean photometry, plain surgical and N95 masks in light colours);
 - target: other identities in a "real" style (colour cast, low contrast, JPEG artefacts; patterned
@@ -21,7 +21,7 @@ import numpy as np
 
 from mask_synth import MaskSpec, render_mask
 from mfr.data.datamodule import FaceDataModule
-from mfr.data.demo_faces import draw_face, sample_identity, sample_shot
+from mfr.data.demo.faces import draw_face, sample_identity, sample_shot
 from mfr.data.pairs import make_pairs
 from mfr.data.sets import MaskLabeledFaces, PairedFaces, VerificationSet
 from mfr.data.transforms import build_augment

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mfr.data.io import EncodedImages, ImageFiles, require
-from mfr.data.layouts import layout_landmarks
-from mfr.data.mask_labels import UNMASKED
+from mfr.data.readers.io import EncodedImages, ImageFiles, require
+from mfr.data.readers.layouts import layout_landmarks
+from mfr.data.readers.mask_labels import UNMASKED
 from mfr.data.sets import VerificationSet
 from mfr.errors import DataError
 

@@ -27,7 +27,7 @@ from mfr.eval.engine import evaluate_set, scalar_metrics
 from mfr.eval.plots import write_plots
 from mfr.eval.report import format_tables
 from mfr.methods import method_name
-from mfr.training import instantiate_all
+from mfr.train.run import instantiate_all
 from mfr.viz.attention import set_attention_stats
 
 log = logging.getLogger(__name__)

@@ -1,11 +1,11 @@
 """SYNTHETIC benchmark trees: procedurally drawn demo faces written in MFR2's published layout.
 
 For tests, and for trying `python -m mfr.evaluate data=mfr2 data.root=DIR` without the real MFR2:
-the files, labels and pairs follow MFR2's format exactly, the faces are `demo_faces` drawings of
+the files, labels and pairs follow MFR2's format exactly, the faces are `mfr.data.demo.faces` drawings of
 nobody, placed in the "mtcnn" crop layout, and the masked ones wear mask_synth masks of the
 labelled type. Figures measured on such a tree say nothing about real masked faces.
 
-    python -m mfr.data.demo_benchmarks DIR [--identities 53] [--pairs 848]
+    python -m mfr.data.demo.benchmarks DIR [--identities 53] [--pairs 848]
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import numpy as np
 from mask_synth import render_mask
 from mask_synth.dataset import encode, write_atomic
 from mfr.cli import ArgumentParser, one_line_errors
-from mfr.data.demo_faces import draw_face, sample_identity, sample_shot
-from mfr.data.layouts import layout_transform
-from mfr.data.mask_labels import UNMASKED, spec_for_label
+from mfr.data.demo.faces import draw_face, sample_identity, sample_shot
+from mfr.data.readers.layouts import layout_transform
+from mfr.data.readers.mask_labels import UNMASKED, spec_for_label
 
 MFR2_MASK_LABELS = ("surgical", "surgical_blue", "surgical_green", "N95", "KN95", "cloth")
 DRAW_SIZE = 224  # drawn larger than the crop, then resampled into it
@@ -69,7 +69,7 @@ def write_mfr2(
 @one_line_errors()
 def main(argv: list[str] | None = None) -> None:
     parser = ArgumentParser(
-        prog="python -m mfr.data.demo_benchmarks", description="Write a SYNTHETIC MFR2-layout tree of demo faces."
+        prog="python -m mfr.data.demo.benchmarks", description="Write a SYNTHETIC MFR2-layout tree of demo faces."
     )
     parser.add_argument("root")
     parser.add_argument("--identities", type=int, default=53)

@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from mask_synth.dataset import write_atomic
-from mfr.data.alignment import alignment_landmarks
-from mfr.data.io import DatasetLayoutError, SkippedImages, read_all
 from mfr.data.pairs import make_pairs
+from mfr.data.readers.alignment import alignment_landmarks
+from mfr.data.readers.io import DatasetLayoutError, SkippedImages, read_all
+from mfr.data.readers.sources import open_faces
+from mfr.data.readers.table import FaceTable
 from mfr.data.sets import VerificationSet
-from mfr.data.sources import open_faces
-from mfr.data.table import FaceTable
 from mfr.errors import DataError
 
 log = logging.getLogger(__name__)

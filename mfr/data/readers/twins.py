@@ -21,8 +21,8 @@ from typing import NamedTuple
 import numpy as np
 
 from mask_synth.runner import iter_records
-from mfr.data.io import DatasetLayoutError, ImageFiles, require
-from mfr.data.table import Concat, FaceTable
+from mfr.data.readers.io import DatasetLayoutError, ImageFiles, require
+from mfr.data.readers.table import Concat, FaceTable
 from mfr.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
