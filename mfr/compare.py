@@ -78,17 +78,25 @@ def collect(paths: list[Path]) -> tuple[list[Run], list[str]]:
 
 # -- what differs ------------------------------------------------------------------------------------
 def differing_keys(runs: list[Run]) -> list[str]:
-    """Config keys whose value is not the same in every run, bookkeeping left out. Of keys holding the very
-    same values in every run (seed and data.seed once resolved) one is kept: the sweep's flag, else the shortest."""
+    """Config keys whose value is not the same in every run, bookkeeping left out. A key that copies another
+    (data.seed holds seed's values once resolved, as in W&B's configs) is one column with it: the sweep's flag,
+    else the shorter. Keys that merely happen to agree in every run (model.refine.enabled and model.da.enabled
+    when only the diagonal cells ran) stay two columns."""
     keys = sorted({k for r in runs for k in r.config if not IGNORED.search(k)})
     flagged = {v for r in runs for k, v in r.config.items() if k.startswith("sweep.flags.")}
     rank = lambda key: (key not in flagged, len(key))  # noqa: E731  a sweep's own flags first, then the shortest
-    columns: dict[tuple, str] = {}
+    alias = lambda a, b: a.endswith("." + b) or b.endswith("." + a)  # noqa: E731  data.seed and seed
+    columns: list[tuple[tuple, str]] = []
     for key in keys:
         values = tuple(repr(r.config.get(key)) for r in runs)
-        if len(set(values)) > 1 and (values not in columns or rank(key) < rank(columns[values])):
-            columns[values] = key
-    return sorted(columns.values(), key=keys.index)
+        if len(set(values)) == 1:
+            continue
+        same = next((i for i, (v, k) in enumerate(columns) if v == values and alias(k, key)), None)
+        if same is None:
+            columns.append((values, key))
+        elif rank(key) < rank(columns[same][1]):
+            columns[same] = (values, key)
+    return sorted((key for _, key in columns), key=keys.index)
 
 
 def group_cells(runs: list[Run], cell_keys: list[str]) -> list[Cell]:

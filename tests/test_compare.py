@@ -68,6 +68,10 @@ def test_differing_keys_leave_out_bookkeeping_and_equal_columns():
     ]
     assert differing_keys(runs) == ["head.name", "seed"]  # data.seed holds seed's values: one column
     assert differing_keys(runs[:1]) == []
+    diagonal = [
+        Run(str(i), "", {"model.refine.enabled": on, "model.da.enabled": on}, {}) for i, on in enumerate([True, False])
+    ]
+    assert differing_keys(diagonal) == ["model.da.enabled", "model.refine.enabled"]  # agree by chance: two columns
 
 
 def test_sweep_table_groups_seeds_with_mean_and_std(sweep, tmp_path):
