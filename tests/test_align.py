@@ -170,6 +170,7 @@ def test_a_picture_of_noise_has_no_face_for_either_tool(tmp_path, capsys):
 
 
 @needs_rmfd
+@pytest.mark.slow  # real photos of ../shared through dlib
 def test_align_aligns_nearly_all_of_the_real_subset(tmp_path):
     sources, _ = list_images(RMFD)
     sample = sources[:: max(1, len(sources) // 120)]

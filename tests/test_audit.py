@@ -208,6 +208,7 @@ def test_the_command_names_a_missing_folder_in_one_line_and_exits_2(tmp_path, ca
     assert not (tmp_path / "audit.json").exists()
 
 
+@pytest.mark.slow  # real photos of ../shared through dlib
 def test_real_photos(shared_data, tmp_path):
     """The realfaces set (../shared/README.md: 843 people, 12,879 photos, 5 to 530 a person, median 14), ~20 s: the
     names that are one person spelt two ways are found (no name is kept in the project), and exact copies."""

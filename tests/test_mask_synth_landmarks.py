@@ -206,6 +206,7 @@ def test_random_noise_has_no_face():
 
 
 @needs_rmfd
+@pytest.mark.slow  # real photos of ../shared through dlib
 def test_landmarks_are_found_on_nearly_all_real_tight_crops():
     from mask_synth.dataset import list_images, read_rgb
 
