@@ -143,6 +143,7 @@ REFINE = {
     "qk_channels": number(1, integer=True),
     "logits": one_of(*ATTENTION_LOGITS),
     "temperature": number(above=0),
+    "position": BOOLEAN,
 }
 DA = {
     "enabled": BOOLEAN,

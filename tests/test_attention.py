@@ -54,6 +54,7 @@ def test_mask_shares_weigh_received_attention_by_mask_cells():
     shares = mask_shares(unmasked, masked, cells)
     assert float(shares["mask_share_unmasked"]) == pytest.approx(0.375)
     assert float(shares["mask_share_masked"]) == 0.0
+    assert float(shares["mask_area"]) == pytest.approx(1.5 / 4)  # what uniform attention puts on the mask
     assert torch.allclose(received(unmasked), torch.full((1, 4), 0.25))
 
 
@@ -124,6 +125,19 @@ def test_cosine_logits_bound_a_row_so_it_cannot_saturate():
     assert dot(torch.randn(2, 8, 3, 3))[1].amax(-1).min() > 0.99  # SAGAN's q.k saturates
     with pytest.raises(ValueError, match="dot, cosine"):
         SelfAttention2d(8, (3, 3), logits="scaled")
+
+
+def test_without_the_positional_encoding_only_the_features_place_the_attention():
+    from mfr.models.refine import SelfAttention2d
+
+    flat = torch.randn(1, 8, 1, 1).expand(2, 8, 3, 3)  # every location shows the same feature
+    with_position = SelfAttention2d(8, (3, 3), qk_channels=4, logits="dot")
+    with torch.no_grad():
+        with_position.position.normal_(std=1.0)
+    assert with_position(flat)[1].std(-1).max() > 1e-3  # the encoding alone makes some cells stand out
+    without = SelfAttention2d(8, (3, 3), qk_channels=4, logits="dot", position=False)
+    assert without.position is None
+    assert torch.allclose(without(flat)[1], torch.full((2, 9, 9), 1 / 9))
 
 
 def test_attention_is_fp32_under_bf16_autocast():

@@ -12,7 +12,8 @@ the "refinement" adds one broadcast vector. These statistics catch that and say 
 - `mask_share_masked` / `mask_share_unmasked`: the share of the received attention that falls on
   mask cells (each cell weighted by the fraction of its pixels under the mask), for masked twins
   and, on the same cells, for their unmasked originals. A model that has learned to look past the
-  mask puts less of it there on the twin (the paper's "upper face" finding);
+  mask puts less of it there on the twin (the paper's "upper face" finding); `mask_area` is what a
+  uniform attention would put there (the cells' share of the face), the mark both shares are read against;
 - `lower_face_share`: the share of the received attention on the cells below the nose tip of the
   ArcFace template, where a mask sits on aligned faces: the same comparison for real masked photos,
   which have no mask map.
@@ -75,10 +76,12 @@ def attention_stats(attention: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def mask_shares(unmasked: torch.Tensor, masked: torch.Tensor, cells: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Share of received attention on mask cells: for the twins, and for their originals on the same cells."""
+    """Share of received attention on mask cells: for the twins, for their originals on the same cells, and for a
+    uniform attention (`mask_area`, the cells' share of the grid)."""
     return {
         "mask_share_masked": (received(masked) * cells).sum(1).mean(),
         "mask_share_unmasked": (received(unmasked) * cells).sum(1).mean(),
+        "mask_area": cells.float().mean(1).mean(),
     }
 
 

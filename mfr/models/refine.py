@@ -37,7 +37,8 @@ class SelfAttention2d(nn.Module):
     """SAGAN self-attention over the N = H*W locations of a feature map.
 
     Query and key are 1x1 convs to `qk_channels`, the value a 1x1 conv to C; a learned positional
-    encoding is added to the map first so attention can tell locations apart. The output is
+    encoding is added to the map first so attention can tell locations apart (`position=False` leaves
+    it out: then only the face's features can place the attention). The output is
     x + gamma * (attention applied to V), with gamma learned from 0 (SAGAN's residual start).
 
     `logits="dot"` is SAGAN's (and the paper's) q.k. Nothing bounds it: trained from scratch with SGD it
@@ -58,12 +59,14 @@ class SelfAttention2d(nn.Module):
         qk_channels: int = 64,
         logits: str = "dot",
         temperature: float = 5.0,
+        position: bool = True,
     ):
         super().__init__()
         if logits not in ATTENTION_LOGITS:
             raise ConfigError(f"model.refine.logits={logits!r}; allowed: {', '.join(ATTENTION_LOGITS)}")
-        self.position = nn.Parameter(torch.zeros(1, channels, *spatial))
-        nn.init.trunc_normal_(self.position, std=0.02)
+        self.position = nn.Parameter(torch.zeros(1, channels, *spatial)) if position else None
+        if position:
+            nn.init.trunc_normal_(self.position, std=0.02)
         self.query = nn.Conv2d(channels, qk_channels, 1)
         self.key = nn.Conv2d(channels, qk_channels, 1)
         self.value = nn.Conv2d(channels, channels, 1)
@@ -72,7 +75,7 @@ class SelfAttention2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b, c, h, w = x.shape
-        xp = (x + self.position).float()
+        xp = (x if self.position is None else x + self.position).float()
         v = self.value(x).flatten(2)  # (B, C, N)
         with torch.autocast(x.device.type, enabled=False):
             q = self.query(xp).flatten(2).transpose(1, 2)  # (B, N, qk)
