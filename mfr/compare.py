@@ -116,7 +116,8 @@ def all_metrics(runs: list[Run], first: list[str]) -> list[str]:
 # The refinement attention's health (mfr/models/attention_stats.py): the tables' columns right after the plotted
 # metrics, so a collapsed attention is seen beside the accuracies it produced.
 ATTENTION_METRICS = [
-    f"val/attention/{k}" for k in ("entropy", "input_dependence", "mask_share_masked", "mask_share_unmasked", "mask_area")
+    f"val/attention/{k}"
+    for k in ("entropy", "input_dependence", "mask_share_masked", "mask_share_unmasked", "mask_area")
 ]
 
 
