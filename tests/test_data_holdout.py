@@ -1,5 +1,7 @@
 """The held-out source people: kept out of training, paired without showing one photograph twice."""
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -52,3 +54,17 @@ def test_holdout_set_pairs_unmasked_faces_and_twins_against_other_photographs(so
     assert vset.images[0].shape == (16, 16, 3)
     with pytest.raises(ConfigError, match="among the 20 held-out people; lower data.holdout.folds"):
         holdout_set(source, held, num_pairs=200, folds=11, seed=0)  # 11 folds need 22 people
+
+
+def test_holdout_pairs_on_an_unreadable_photo_are_dropped_and_reported(source, tmp_path, caplog):
+    _, held = split_source(source, 20, seed=0)
+    whole = holdout_set(source, held, num_pairs=200, folds=10, seed=0)
+    key = source.keys[np.flatnonzero(source.identity == source.names.index(held[0]))[0]]
+    (tmp_path / "faces" / key).write_bytes(b"corrupt")  # the source fixture's photo, read again below
+    with caplog.at_level(logging.WARNING):
+        vset = holdout_set(source, held, num_pairs=200, folds=10, seed=0)
+    assert 0 < len(vset.pairs) < len(whole.pairs) and len(vset.images) == len(whole.images) - 1
+    assert all(image is not None for image in vset.images) and len(vset.meta["identity"]) == len(vset.images)
+    identity = vset.meta["identity"]
+    assert np.array_equal(identity[vset.pairs[:, 0]] == identity[vset.pairs[:, 1]], vset.same)
+    assert key in caplog.text and f"of {len(whole.pairs)} pairs showing an unreadable image" in caplog.text

@@ -17,9 +17,8 @@ import numpy as np
 
 from mfr.data.audit import photo_groups
 from mfr.data.pairs import make_pairs
-from mfr.data.readers.io import SkippedImages, read_all
 from mfr.data.readers.table import FaceTable
-from mfr.data.sets import VerificationSet
+from mfr.data.sets import VerificationSet, read_verification_set
 from mfr.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -72,29 +71,17 @@ def holdout_set(
             f"or raise data.holdout.identities"
         ) from None
     pairs, same, fold = (np.concatenate(parts) for parts in zip(*drawn))
-    used, index = np.unique(pairs, return_inverse=True)
-    skipped = SkippedImages(name)
-    images = read_all(held.select(used).images, skipped, size=image_size)
-    if len(skipped):
-        skipped.report(len(used))
-    readable = np.array([image is not None for image in images])
-    keep = readable[index.reshape(-1, 2)].all(1)
-    renumber = np.cumsum(readable) - 1
-    used = used[readable]
-    meta = {"identity": held.identity[used], "masked": is_twin[used].astype(np.int64)}
+
+    def meta(rows: np.ndarray) -> dict[str, np.ndarray]:
+        return {"identity": held.identity[rows], "masked": is_twin[rows].astype(np.int64)}
+
+    found = read_verification_set(name, held, pairs, same, fold, meta, image_size)
     log.info(
         "%s: %d pairs (%s) over %d images of %d held-out source people",
         name,
-        int(keep.sum()),
+        len(found.same),
         "unmasked-unmasked and twin-unmasked" if len(kinds) == 2 else "unmasked-unmasked",
-        len(used),
+        len(found.images),
         len(names),
     )
-    return VerificationSet(
-        name,
-        [image for image in images if image is not None],
-        renumber[index.reshape(-1, 2)[keep]],
-        same[keep],
-        fold[keep],
-        meta,
-    )
+    return found

@@ -6,13 +6,22 @@ so the loader moves a quarter of the bytes float32 would need.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from mfr.data.readers.io import SkippedImages, read_all
+
+if TYPE_CHECKING:
+    from mfr.data.readers.table import FaceTable
+
+log = logging.getLogger(__name__)
 
 # An augmentation takes and returns HxWx3 uint8 images; paired ones get the same random draw.
 Augment = Callable[..., dict]
@@ -120,3 +129,37 @@ class VerificationSet:
     def dataset(self, image_size: int | None = None) -> IndexedImages:
         """The images as a Dataset; items carry their `masked` flag when the set has one."""
         return IndexedImages(self.images, image_size, self.meta.get("masked"))
+
+
+def read_verification_set(
+    name: str,
+    table: FaceTable,
+    pairs: np.ndarray,
+    same: np.ndarray,
+    folds: np.ndarray | None,
+    meta: Callable[[np.ndarray], dict[str, np.ndarray]],
+    image_size: int | None = None,
+    skipped: SkippedImages | None = None,
+) -> VerificationSet:
+    """The verification set of `pairs` (row pairs of `table`), each of its images decoded once (resized to
+    `image_size`). Unreadable images are reported (with those already in `skipped`) and the pairs that show one
+    dropped with a warning, so none goes missing unnoticed. `meta(rows)`: the per-image arrays of the rows kept."""
+    skipped = skipped if skipped is not None else SkippedImages(name)
+    used, index = np.unique(pairs, return_inverse=True)
+    images = read_all(table.select(used).images, skipped, size=image_size)
+    if len(skipped):
+        skipped.report(len(used))
+    readable = np.array([image is not None for image in images], bool)
+    index = index.reshape(-1, 2)
+    keep = readable[index].all(1)
+    if not keep.all():
+        log.warning("%s: dropped %d of %d pairs showing an unreadable image", name, int((~keep).sum()), len(keep))
+    renumber = np.cumsum(readable) - 1  # index among the readable images
+    return VerificationSet(
+        name,
+        [image for image in images if image is not None],
+        renumber[index[keep]],
+        np.asarray(same)[keep],
+        None if folds is None else np.asarray(folds)[keep],
+        meta(used[readable]),
+    )

@@ -22,7 +22,7 @@ from mfr.data.readers.alignment import alignment_landmarks
 from mfr.data.readers.io import DatasetLayoutError, SkippedImages, read_all
 from mfr.data.readers.sources import open_faces
 from mfr.data.readers.table import FaceTable
-from mfr.data.sets import VerificationSet
+from mfr.data.sets import VerificationSet, read_verification_set
 from mfr.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -82,37 +82,22 @@ def rmfd_fv(
             ) from None
         write_pairs_file(pairs_file, options, [[held_out.keys[a], held_out.keys[b]] for a, b in pairs], same, fold)
     keys, same, fold = read_pairs_file(pairs_file, options)
-    used, pairs = np.unique(rows_of(table, keys, pairs_file), return_inverse=True)
-    images = read_all(table.select(used).images, skipped, size=image_size)
-    readable = np.array([image is not None for image in images])
-    keep = readable[pairs.reshape(-1, 2)].all(1)
-    if len(skipped):
-        skipped.report(len(used))
-    if not keep.all():
-        log.warning("%s: dropped %d of %d pairs showing an unreadable image", name, int((~keep).sum()), len(keep))
-    renumber = np.cumsum(readable) - 1  # index among the readable images
-    used = used[readable]
-    meta = {"identity": table.identity[used], "masked": table.mask[used].astype(np.int64)}
-    meta.update(
-        alignment_landmarks(root, [table.keys[row] for row in used], image_size)
-    )  # MR-MP's masks, when mfr.align made root
+
+    def meta(rows: np.ndarray) -> dict[str, np.ndarray]:
+        found = {"identity": table.identity[rows], "masked": table.mask[rows].astype(np.int64)}
+        return found | alignment_landmarks(root, [table.keys[row] for row in rows], image_size)  # MR-MP's masks
+
+    fv = read_verification_set(name, table, rows_of(table, keys, pairs_file), same, fold, meta, image_size, skipped)
     log.info(
         "%s: %d masked-vs-unmasked pairs (%d genuine) over %d images of %d identities, from %s",
         name,
-        int(keep.sum()),
-        int(same[keep].sum()),
-        len(used),
-        len(np.unique(meta["identity"])),
+        len(fv.same),
+        int(fv.same.sum()),
+        len(fv.images),
+        len(np.unique(fv.meta["identity"])),
         pairs_file,
     )
-    return VerificationSet(
-        name,
-        [image for image in images if image is not None],
-        renumber[pairs.reshape(-1, 2)[keep]],
-        same[keep],
-        fold[keep],
-        meta,
-    )
+    return fv
 
 
 def draw_readable_pairs(table: FaceTable, num_pairs: int, folds: int, seed: int, skipped: SkippedImages):
