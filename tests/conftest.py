@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,6 +49,30 @@ def error_line(stderr: str) -> str:
     assert "Traceback" not in stderr and len(errors) == 1, stderr[-2000:]
     assert all(line.startswith(" ") for line in lines[errors[0] + 1 :]), stderr[-2000:]
     return lines[errors[0]]
+
+
+def run_module(
+    module: str, *args: str, cwd: Path, env: dict | None = None, timeout: int = 600, check: bool = False
+) -> subprocess.CompletedProcess:
+    """`python -m MODULE ARGS` in a fresh process, as a user types it: the project on PYTHONPATH, `cwd` as HOME,
+    W&B offline; `env` adds to (or overrides) that environment. `check`: fail the test if the command fails."""
+    result = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={
+            "PYTHONPATH": str(ROOT),
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(cwd),
+            "WANDB_MODE": "offline",
+            "WANDB_SILENT": "true",
+            **(env or {}),
+        },
+    )
+    assert not check or result.returncode == 0, f"{module} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
 
 
 def compose_config(tmp_path: Path, overrides: list[str]):

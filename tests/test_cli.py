@@ -2,13 +2,12 @@
 a bad training value does so before any data is touched, in the time Hydra takes to start."""
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, error_line
+from conftest import error_line, run_module
 
 # issue 12's probes: each ran until training_step (or the optimizer, or Lightning's checkpoint loader) raised
 PROBES = [
@@ -41,14 +40,7 @@ SANITY_BOUND_S = 30  # issue 12 asks for under 5 s; the bound is loose, for mach
 def run(module_and_args: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, float]:
     """`python -m MODULE ARGS` in a fresh process, as a user runs it; (result, wall seconds)."""
     started = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-m", *module_and_args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(cwd)},
-    )
+    result = run_module(*module_and_args, cwd=cwd, timeout=300)
     return result, time.perf_counter() - started
 
 

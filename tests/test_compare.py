@@ -4,14 +4,12 @@ import csv
 import json
 import math
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import run_module
 from mfr.compare import collect, compare, differing_keys
 from mfr.errors import ConfigError
 from mfr.runs import Run
@@ -130,13 +128,10 @@ def test_unknown_metric_lists_the_metrics(sweep, tmp_path):
 
 @pytest.mark.slow
 def test_cli_writes_into_the_sweep_folder_and_fails_in_one_line(sweep, tmp_path):
-    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    ok = subprocess.run([sys.executable, "-m", "mfr.compare", str(sweep)], capture_output=True, text=True, env=env)
+    ok = run_module("mfr.compare", str(sweep), cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert (sweep / "comparison.md").is_file() and "8 runs" in ok.stdout
-    bad = subprocess.run(
-        [sys.executable, "-m", "mfr.compare", str(tmp_path / "nope")], capture_output=True, text=True, env=env
-    )
+    bad = run_module("mfr.compare", str(tmp_path / "nope"), cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.strip() == f"error: {tmp_path / 'nope'}: no such file or directory"
 
 

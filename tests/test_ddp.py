@@ -6,31 +6,29 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import TINY
+from conftest import ROOT, TINY, run_module
 from ddp_probe import NORMS
 from mfr.data.samplers import TargetDraws
-from test_training import run_fit
 
 
 @pytest.mark.slow
 def test_two_rank_ddp_ranks_agree_and_draw_their_own_data(tmp_path):
     tiny = [o for o in TINY if not o.startswith("trainer.accelerator")]
-    result = run_fit(
-        [
-            "experiment=dann_refine",
-            "head=adaface",
-            *tiny,
-            "data.target_batch_size=6",
-            "trainer=ddp",
-            "trainer.accelerator=cpu",
-            "trainer.devices=2",
-            "trainer.max_steps=3",
-            "+callbacks.rank_state._target_=ddp_probe.RankState",
-            f"+callbacks.rank_state.out={tmp_path}",
-            f"hydra.run.dir={tmp_path / 'run'}",
-        ],
+    result = run_module(
+        "mfr.fit",
+        "experiment=dann_refine",
+        "head=adaface",
+        *tiny,
+        "data.target_batch_size=6",
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.max_steps=3",
+        "+callbacks.rank_state._target_=ddp_probe.RankState",
+        f"+callbacks.rank_state.out={tmp_path}",
+        f"hydra.run.dir={tmp_path / 'run'}",
         cwd=tmp_path,
-        extra_path=[str(Path(__file__).parent)],
+        env={"PYTHONPATH": f"{ROOT}:{Path(__file__).parent}"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))

@@ -7,14 +7,13 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
-from conftest import CONFIGS, TINY
+from conftest import CONFIGS, TINY, run_module
 from mask_synth.dataset import write_atomic
 from mask_synth.runner import check_config
 from mfr.compare import _write_csv
 from mfr.data.readers.rmfd import write_pairs_file
 from mfr.eval.embedding import EmbeddingCache, Embeddings
 from mfr.train.launch import check_run_folder
-from test_training import run_fit
 
 
 def test_mfr_run_name_names_the_run_folder_the_same_on_every_rank(monkeypatch):
@@ -25,7 +24,7 @@ def test_mfr_run_name_names_the_run_folder_the_same_on_every_rank(monkeypatch):
 
 
 def test_a_multi_process_launch_without_a_shared_run_name_is_refused_before_any_folder(tmp_path):
-    result = run_fit(["experiment=dann_refine", *TINY], cwd=tmp_path, env={"WORLD_SIZE": "16"})
+    result = run_module("mfr.fit", "experiment=dann_refine", *TINY, cwd=tmp_path, env={"WORLD_SIZE": "16"})
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("error: 16 processes were launched") and "MFR_RUN_NAME" in lines[-1], result.stderr[
@@ -47,16 +46,15 @@ def test_launches_with_one_run_folder_pass(argv, env):
 
 
 def test_a_sweep_with_ddp_is_refused_in_one_line(tmp_path):
-    result = run_fit(
-        [
-            "-m",
-            "experiment=dann_refine",
-            "seed=1,2",
-            *TINY,
-            "trainer=ddp",
-            "trainer.devices=2",
-            f"hydra.sweep.dir={tmp_path / 'sweep'}",
-        ],
+    result = run_module(
+        "mfr.fit",
+        "-m",
+        "experiment=dann_refine",
+        "seed=1,2",
+        *TINY,
+        "trainer=ddp",
+        "trainer.devices=2",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
         cwd=tmp_path,
     )
     assert result.returncode == 2

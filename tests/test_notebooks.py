@@ -1,14 +1,12 @@
 """Every notebook runs top to bottom on tiny demo checkpoints and writes its figures."""
 
 import os
-import subprocess
-import sys
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from conftest import ROOT, TINY
+from conftest import ROOT, TINY, run_module
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
@@ -17,22 +15,15 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 def runs(tmp_path_factory):
     """Two tiny runs as python -m mfr.fit writes them: refinement with DA (0) and without (1)."""
     logs = tmp_path_factory.mktemp("logs")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mfr.fit",
-            "-m",
-            "experiment=dann_refine,refine",
-            *TINY,
-            "~callbacks.attention_maps",
-            f"hydra.sweep.dir={logs / 'sweep'}",
-        ],
+    done = run_module(
+        "mfr.fit",
+        "-m",
+        "experiment=dann_refine,refine",
+        *TINY,
+        "~callbacks.attention_maps",
+        f"hydra.sweep.dir={logs / 'sweep'}",
         cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(logs)},
+        env={"HOME": str(logs)},
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return logs

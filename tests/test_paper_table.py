@@ -4,14 +4,12 @@ runs that are not one method refused, published figures beside ours with their s
 import csv
 import json
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import run_module
 from mfr.compare import collect
 from mfr.errors import DataError
 from mfr.paper_table import PUBLISHED, load_published, methods_table
@@ -103,19 +101,10 @@ def test_a_published_figure_without_its_source_is_refused(tmp_path):
 
 
 def test_cli_methods_view(table4_sweep, tmp_path):
-    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, "-m", "mfr.compare", str(table4_sweep), "--methods", "--published"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
+    done = run_module("mfr.compare", str(table4_sweep), "--methods", "--published", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (
         table4_sweep / "table4.md"
     ).is_file() and "| ArcFace (unmasked faces) | baseline_arcface | 2 |" in done.stdout
-    alone = subprocess.run(
-        [sys.executable, "-m", "mfr.compare", str(table4_sweep), "--published"], capture_output=True, text=True, env=env
-    )
+    alone = run_module("mfr.compare", str(table4_sweep), "--published", cwd=tmp_path)
     assert alone.returncode == 2 and "--published goes with --methods" in alone.stderr

@@ -4,14 +4,11 @@ full model, with the held-out people and RMFD_FV as validation sets), then `mfr.
 Skipped without ../shared/data (a fresh clone has none)."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import run_module
 
 pytestmark = pytest.mark.slow  # real photos through dlib and training: minutes on a CPU
 
@@ -29,17 +26,9 @@ def copy_photos(people, pattern: str, count: int, into):
             shutil.copy(photo, into / person.name / photo.name)
 
 
-def run(*args: str, cwd) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        [sys.executable, "-m", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
-    )
-    assert done.returncode == 0, f"{args[0]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done
+def run(*args: str, cwd):
+    """A step of the pipeline, on one OpenMP thread (the suite shares the cores); the test fails where it fails."""
+    return run_module(*args, cwd=cwd, env={"OMP_NUM_THREADS": "1"}, check=True)
 
 
 def test_real_photos_go_from_align_to_fit_to_evaluate(shared_data, tmp_path):

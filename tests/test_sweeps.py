@@ -1,13 +1,10 @@
 """The sweeps of experiments/ compose, run with one command, label their runs, and mfr.compare reads them."""
 
-import subprocess
-import sys
-
 import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from conftest import ROOT, TINY
+from conftest import ROOT, TINY, run_module
 from mfr.compare import collect, compare
 from mfr.sweep import sweep_labels
 from mfr.wandb_runs import find_offline_runs, load_offline_run
@@ -15,29 +12,12 @@ from mfr.wandb_runs import find_offline_runs, load_offline_run
 SWEEPS = sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml") if p.stem != "base")
 
 
-def fit(args, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "mfr.fit", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={
-            "PYTHONPATH": str(ROOT),
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(cwd),
-            "WANDB_MODE": "offline",
-            "WANDB_SILENT": "true",
-        },
-    )
-
-
 @pytest.mark.parametrize(
     "sweep, runs", [("ablation", 12), ("ablation_demo", 4), ("heads", 12), ("table4", 21), ("table4_demo", 7)]
 )
 def test_sweep_definitions_expand_to_their_runs(tmp_path, sweep, runs):
     assert sweep in SWEEPS
-    result = fit(["-cd", str(ROOT / "experiments"), "-cn", sweep, "--cfg", "hydra"], tmp_path)
+    result = run_module("mfr.fit", "-cd", str(ROOT / "experiments"), "-cn", sweep, "--cfg", "hydra", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     params = yaml.safe_load(result.stdout)["hydra"]["sweeper"]["params"]
     count = 1
@@ -53,7 +33,9 @@ def test_sweep_definitions_expand_to_their_runs(tmp_path, sweep, runs):
 def test_demo_ablation_runs_four_labelled_cells_with_one_command(tmp_path):
     overrides = [o for o in TINY if not o.startswith("logger=")] + ["trainer.log_every_n_steps=1"]
     # the command as a user types it, from a fresh directory: nothing names the output folders
-    result = fit(["-m", "-cd", str(ROOT / "experiments"), "-cn", "ablation_demo", *overrides], tmp_path)
+    result = run_module(
+        "mfr.fit", "-m", "-cd", str(ROOT / "experiments"), "-cn", "ablation_demo", *overrides, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep_dir,) = (tmp_path / "logs" / "sweeps" / "ablation_demo").iterdir()
     jobs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
@@ -87,17 +69,14 @@ def test_table4_demo_runs_with_one_command_and_compares_as_rows_of_methods(tmp_p
         "logger=csv",
         "experiment=srt,baseline_arcface,focusface",
     ]
-    result = fit(["-m", "-cd", str(ROOT / "experiments"), "-cn", "table4_demo", *overrides], tmp_path)
+    result = run_module(
+        "mfr.fit", "-m", "-cd", str(ROOT / "experiments"), "-cn", "table4_demo", *overrides, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep_dir,) = (tmp_path / "logs" / "sweeps" / "table4_demo").iterdir()
     assert (next(sweep_dir.glob("*/teacher/teacher.ckpt"))).is_file()  # the srt job trained its face model first
 
-    done = subprocess.run(
-        [sys.executable, "-m", "mfr.compare", str(sweep_dir), "--methods"],
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-    )
+    done = run_module("mfr.compare", str(sweep_dir), "--methods", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     table = (sweep_dir / "table4.md").read_text().splitlines()
     rows = [line.split(" | ")[1] for line in table if line.startswith("| ") and "---" not in line][1:]

@@ -1,38 +1,16 @@
 """Every experiment composes and trains; sweeps, bad configs and resuming behave."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import yaml
 from omegaconf import OmegaConf
 
-from conftest import CONFIGS, ROOT, TINY, compose_config
+from conftest import CONFIGS, TINY, compose_config, run_module
 from mfr.train.run import build_module, resolve_callbacks_for_device, train, uses_gpu
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
-
-
-def run_fit(
-    args: list[str], cwd: Path, extra_path: list[str] = (), env: dict | None = None
-) -> subprocess.CompletedProcess:
-    """`python -m mfr.fit ARGS` in a fresh process, as a user would run it (with `env` added to its environment)."""
-    return subprocess.run(
-        [sys.executable, "-m", "mfr.fit", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={
-            "PYTHONPATH": ":".join([str(ROOT), *extra_path]),
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(cwd),
-            **(env or {}),
-        },
-    )
 
 
 @pytest.mark.slow
@@ -59,15 +37,14 @@ def test_ablation_flags_switch_the_parts(tmp_path):
 @pytest.mark.slow
 def test_multirun_ablation_gives_four_runs_differing_only_in_the_flags(tmp_path):
     sweep = tmp_path / "sweep"
-    result = run_fit(
-        [
-            "-m",
-            "experiment=dann_refine",
-            "model.refine.enabled=true,false",
-            "model.da.enabled=true,false",
-            *TINY,
-            f"hydra.sweep.dir={sweep}",
-        ],
+    result = run_module(
+        "mfr.fit",
+        "-m",
+        "experiment=dann_refine",
+        "model.refine.enabled=true,false",
+        "model.da.enabled=true,false",
+        *TINY,
+        f"hydra.sweep.dir={sweep}",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -82,7 +59,7 @@ def test_multirun_ablation_gives_four_runs_differing_only_in_the_flags(tmp_path)
 
 
 def test_unknown_config_group_option_lists_the_choices(tmp_path):
-    result = run_fit(["head=arcfaec", *TINY], cwd=tmp_path)
+    result = run_module("mfr.fit", "head=arcfaec", *TINY, cwd=tmp_path)
     assert result.returncode != 0
     assert "arcface" in result.stderr and "cosface" in result.stderr
 
