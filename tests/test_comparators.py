@@ -283,3 +283,9 @@ def test_mfr_evaluate_reads_an_srt_checkpoint_and_unmasks_masked_probes_only(srt
         results["srt"]["umr_mp"]["auc"] != results["teacher"]["umr_mp"]["auc"]
     )  # the masked probes went through the EUM
     assert "mr_mp" in results["srt"]
+
+
+def test_focusface_loads_no_target_images_it_would_not_use(tmp_path):
+    cfg = compose_config(tmp_path, ["experiment=focusface", *TINY])
+    assert cfg.data.use_target is False
+    assert compose_config(tmp_path, ["experiment=retrained_arcface", *TINY]).data.use_target is True
