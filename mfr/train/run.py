@@ -176,8 +176,7 @@ def attention_summary(metrics: dict[str, float]) -> list[str]:
     if "mask_share_masked" in stats:
         lines.append(
             f"  attention on mask cells: {stats['mask_share_masked']:.3f} for masked twins vs "
-            f"{stats['mask_share_unmasked']:.3f} for their unmasked originals"
-            + (f" (uniform attention: {stats['mask_area']:.3f})" if "mask_area" in stats else "")
+            f"{stats['mask_share_unmasked']:.3f} for their unmasked originals (uniform attention: {stats['mask_area']:.3f})"
         )
     warning = collapse_warning(stats)
     return lines + ([f"  {warning}"] if warning else [])
