@@ -101,8 +101,7 @@ def test_a_published_figure_without_its_source_is_refused(tmp_path):
 
 
 def test_cli_methods_view(table4_sweep, tmp_path):
-    done = run_module("mfr.compare", str(table4_sweep), "--methods", "--published", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = run_module("mfr.compare", str(table4_sweep), "--methods", "--published", cwd=tmp_path, check=True)
     assert (
         table4_sweep / "table4.md"
     ).is_file() and "| ArcFace (unmasked faces) | baseline_arcface | 2 |" in done.stdout

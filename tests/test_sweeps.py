@@ -17,8 +17,9 @@ SWEEPS = sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml") if p.stem 
 )
 def test_sweep_definitions_expand_to_their_runs(tmp_path, sweep, runs):
     assert sweep in SWEEPS
-    result = run_module("mfr.fit", "-cd", str(ROOT / "experiments"), "-cn", sweep, "--cfg", "hydra", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = run_module(
+        "mfr.fit", "-cd", str(ROOT / "experiments"), "-cn", sweep, "--cfg", "hydra", cwd=tmp_path, check=True
+    )
     params = yaml.safe_load(result.stdout)["hydra"]["sweeper"]["params"]
     count = 1
     for key, values in params.items():
@@ -33,10 +34,9 @@ def test_sweep_definitions_expand_to_their_runs(tmp_path, sweep, runs):
 def test_demo_ablation_runs_four_labelled_cells_with_one_command(tmp_path):
     overrides = [o for o in TINY if not o.startswith("logger=")] + ["trainer.log_every_n_steps=1"]
     # the command as a user types it, from a fresh directory: nothing names the output folders
-    result = run_module(
-        "mfr.fit", "-m", "-cd", str(ROOT / "experiments"), "-cn", "ablation_demo", *overrides, cwd=tmp_path
+    run_module(
+        "mfr.fit", "-m", "-cd", str(ROOT / "experiments"), "-cn", "ablation_demo", *overrides, cwd=tmp_path, check=True
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     (sweep_dir,) = (tmp_path / "logs" / "sweeps" / "ablation_demo").iterdir()
     jobs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
     assert len(jobs) == 4
@@ -69,15 +69,13 @@ def test_table4_demo_runs_with_one_command_and_compares_as_rows_of_methods(tmp_p
         "logger=csv",
         "experiment=srt,baseline_arcface,focusface",
     ]
-    result = run_module(
-        "mfr.fit", "-m", "-cd", str(ROOT / "experiments"), "-cn", "table4_demo", *overrides, cwd=tmp_path
+    run_module(
+        "mfr.fit", "-m", "-cd", str(ROOT / "experiments"), "-cn", "table4_demo", *overrides, cwd=tmp_path, check=True
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     (sweep_dir,) = (tmp_path / "logs" / "sweeps" / "table4_demo").iterdir()
     assert (next(sweep_dir.glob("*/teacher/teacher.ckpt"))).is_file()  # the srt job trained its face model first
 
-    done = run_module("mfr.compare", str(sweep_dir), "--methods", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
+    run_module("mfr.compare", str(sweep_dir), "--methods", cwd=tmp_path, check=True)
     table = (sweep_dir / "table4.md").read_text().splitlines()
     rows = [line.split(" | ")[1] for line in table if line.startswith("| ") and "---" not in line][1:]
     assert rows == ["baseline_arcface", "focusface", "srt"]  # Table 4's order, whatever order the jobs ran in
