@@ -58,6 +58,19 @@ def test_rmfd_fv_pairs_are_masked_vs_unmasked_and_half_genuine(rmfd, tmp_path):
     assert pairs_file.read_text().count("AFDB_masked_face_dataset/") == 39
 
 
+def test_the_unmasked_control_pairs_the_same_peoples_unmasked_photos(rmfd, tmp_path):
+    fv = rmfd_fv(rmfd, tmp_path / "fv.tsv", num_pairs=40, folds=3, fv_share=0.6)
+    control = rmfd_fv(rmfd, tmp_path / "uu.tsv", num_pairs=40, folds=3, fv_share=0.6, probes="unmasked")
+    identity, masked = control.meta["identity"], control.meta["masked"]
+    assert (masked[control.pairs] == 0).all() and (control.pairs[:, 0] != control.pairs[:, 1]).all()
+    assert np.array_equal(identity[control.pairs[:, 0]] == identity[control.pairs[:, 1]], control.same)
+    assert set(identity.tolist()) <= set(fv.meta["identity"].tolist())  # RMFD_FV's people, no others
+    with pytest.raises(ValueError, match="was drawn with options"):  # a masked-probe file is not the control's
+        rmfd_fv(rmfd, tmp_path / "fv.tsv", num_pairs=40, folds=3, fv_share=0.6, probes="unmasked")
+    with pytest.raises(ValueError, match="allowed: masked, unmasked"):
+        rmfd_fv(rmfd, tmp_path / "x.tsv", probes="twins")
+
+
 def test_the_pairs_file_pins_the_pairs(rmfd, tmp_path):
     pairs_file = tmp_path / "fv.tsv"
     first = rmfd_fv(rmfd, pairs_file, num_pairs=40, folds=3, fv_share=0.6)

@@ -6,6 +6,8 @@ deterministically and disjointly, into
 - RMFD_DA: real images with mask labels, the target domain of the mask discriminator (identities unused);
 - RMFD_FV: masked-vs-unmasked verification pairs, half of them genuine, drawn once with a fixed seed
   and written to a pairs file that later runs read back, so results stay comparable across runs.
+  `probes="unmasked"` pairs the same people's unmasked photos with each other instead: a control that
+  says how well a model knows RMFD's faces at all, before masks come into it.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from mfr.data.readers.io import DatasetLayoutError, SkippedImages, read_all
 from mfr.data.readers.sources import open_faces
 from mfr.data.readers.table import FaceTable
 from mfr.data.sets import VerificationSet, read_verification_set
-from mfr.errors import DataError
+from mfr.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
+
+PROBES = {"masked": 1, "unmasked": 0}  # RMFD_FV's probes: its mask label
 
 
 def split_identities(table: FaceTable, fv_share: float = 0.5, seed: int = 0) -> tuple[list[str], list[str]]:
@@ -59,6 +63,7 @@ def rmfd_fv(
     num_pairs: int = 6000,
     folds: int = 10,
     name: str = "rmfd_fv",
+    probes: str = "masked",
 ) -> VerificationSet:
     """RMFD_FV: masked-vs-unmasked pairs of held-out identities, read from `pairs_file`.
 
@@ -67,14 +72,18 @@ def rmfd_fv(
     here (resized to `image_size`); pairs on an unreadable image are dropped and reported.
     """
     table = open_faces(root)
+    if probes not in PROBES:
+        raise ConfigError(f"data.val_sets.{name}.probes={probes!r}; allowed: {', '.join(PROBES)}")
     options = {"fv_share": fv_share, "seed": seed, "num_pairs": num_pairs, "folds": folds}
+    if probes != "masked":  # files drawn before the option existed hold masked probes and no such key
+        options["probes"] = probes
     pairs_file = Path(pairs_file).expanduser()
     skipped = SkippedImages(name)
     if not pairs_file.exists():
         _, fv = split_identities(table, fv_share, seed)
         held_out = table.with_identities(fv)
         try:
-            pairs, same, fold = draw_readable_pairs(held_out, num_pairs, folds, seed, skipped)
+            pairs, same, fold = draw_readable_pairs(held_out, PROBES[probes], num_pairs, folds, seed, skipped)
         except ValueError as error:  # too few held-out identities for identity-disjoint folds
             raise DataError(
                 f"{root}: RMFD_FV {error} (fv_share={fv_share}); lower data.val_sets.{name}.folds "
@@ -89,9 +98,10 @@ def rmfd_fv(
 
     fv = read_verification_set(name, table, rows_of(table, keys, pairs_file), same, fold, meta, image_size, skipped)
     log.info(
-        "%s: %d masked-vs-unmasked pairs (%d genuine) over %d images of %d identities, from %s",
+        "%s: %d %s-vs-unmasked pairs (%d genuine) over %d images of %d identities, from %s",
         name,
         len(fv.same),
+        probes,
         int(fv.same.sum()),
         len(fv.images),
         len(np.unique(fv.meta["identity"])),
@@ -100,14 +110,17 @@ def rmfd_fv(
     return fv
 
 
-def draw_readable_pairs(table: FaceTable, num_pairs: int, folds: int, seed: int, skipped: SkippedImages):
-    """make_pairs over masked probes and unmasked references, redrawn without any image found unreadable."""
+def draw_readable_pairs(
+    table: FaceTable, probe_mask: int, num_pairs: int, folds: int, seed: int, skipped: SkippedImages
+):
+    """make_pairs over probes with mask label `probe_mask` and unmasked references, redrawn without any image found
+    unreadable."""
     readable = np.ones(len(table), bool)
     checked = np.zeros(len(table), bool)
     while True:
         pairs, same, fold = make_pairs(
             table.identity,
-            (table.mask == 1) & readable,
+            (table.mask == probe_mask) & readable,
             (table.mask == 0) & readable,
             num_pairs,
             folds=folds,
