@@ -117,7 +117,7 @@ def all_metrics(runs: list[Run], first: list[str]) -> list[str]:
 # metrics, so a collapsed attention is seen beside the accuracies it produced.
 ATTENTION_METRICS = [
     f"val/attention/{k}"
-    for k in ("entropy", "input_dependence", "mask_share_masked", "mask_share_unmasked", "mask_area")
+    for k in ("entropy", "input_dependence", "sink_share", "mask_share_masked", "mask_share_unmasked", "mask_area")
 ]
 
 

@@ -144,6 +144,7 @@ REFINE = {
     "logits": one_of(*ATTENTION_LOGITS),
     "temperature": number(above=0),
     "position": BOOLEAN,
+    "sink": BOOLEAN,
 }
 DA = {
     "enabled": BOOLEAN,

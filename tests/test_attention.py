@@ -149,3 +149,25 @@ def test_attention_is_fp32_under_bf16_autocast():
         _, att = layer(x)
     assert att.dtype == torch.float32
     assert torch.allclose(att, layer(x)[1], atol=1e-6)
+
+
+def test_a_sink_takes_the_weight_a_row_parks_and_adds_nothing():
+    from mfr.models.refine import SelfAttention2d
+
+    layer = SelfAttention2d(8, (3, 3), qk_channels=4, logits="cosine", temperature=2.0, sink=True)
+    x = torch.randn(2, 8, 3, 3)
+    out, att = layer(x)
+    assert att.shape == (2, 9, 10) and torch.allclose(att.sum(-1), torch.ones(2, 9))
+    assert torch.allclose(received(att).sum(1), torch.ones(2))  # the received map: the cells' share, sink out
+    with torch.no_grad():
+        layer.gamma.fill_(1.0)
+        layer.sink.fill_(2.0)  # the largest logit a cell can have: the sink gets at least 1/10 of every row
+        out, att = layer(x)
+        cells = att[..., :9]
+        expected = x + torch.bmm(layer.value(x).flatten(2), cells.transpose(1, 2)).view_as(x)
+    assert float(attention_stats(att)["sink_share"]) >= 0.1
+    assert torch.allclose(out, expected, atol=1e-5)  # what the sink takes is added by nothing
+    with torch.no_grad():
+        layer.sink.fill_(50.0)  # every row parked: the layer passes its input through
+        out, att = layer(x)
+    assert float(attention_stats(att)["sink_share"]) == pytest.approx(1.0) and torch.allclose(out, x, atol=1e-5)

@@ -6,6 +6,7 @@ the "refinement" adds one broadcast vector. These statistics catch that and say 
 
 - `entropy`: mean entropy of a row of A, in nats (0: one-hot rows; log N: uniform rows);
 - `top_share`: mean weight of a row's largest entry (1: one-hot);
+- `sink_share`: with a sink (`model.refine.sink`), the mean weight a row parks on it;
 - `input_dependence`: how much the attention a location *receives* (the column mean of A, the
   map the paper's figures show) varies across the faces of a batch: N times the mean over
   locations of its standard deviation across faces (0: the same map for every face);
@@ -40,8 +41,10 @@ COLLAPSED_INPUT_DEPENDENCE = 0.1
 
 
 def received(attention: torch.Tensor) -> torch.Tensor:
-    """(B, N, N) -> (B, N): the attention each location receives, averaged over the queries (sums to 1)."""
-    return attention.float().mean(dim=1)
+    """(B, N, N [+ 1]) -> (B, N): the attention each location receives, averaged over the queries, as a share of
+    what the N locations receive (sums to 1; a sink column, if any, left out)."""
+    r = attention.float()[..., : attention.shape[1]].mean(dim=1)
+    return r / r.sum(dim=1, keepdim=True).clamp_min(1e-12)
 
 
 def row_entropy(attention: torch.Tensor) -> torch.Tensor:
@@ -66,13 +69,16 @@ def lower_face_cells(grid: tuple[int, int]) -> torch.Tensor:
 def attention_stats(attention: torch.Tensor) -> dict[str, torch.Tensor]:
     """Entropy, top share and input dependence of one batch of attention maps (tensors, no host sync)."""
     r = received(attention)
-    n = attention.shape[-1]
+    n = attention.shape[1]
     spread = r.std(dim=0, unbiased=False).mean() * n if r.shape[0] > 1 else r.new_zeros(())
-    return {
+    stats = {
         "entropy": row_entropy(attention),
         "top_share": attention.float().amax(-1).mean(),
         "input_dependence": spread,
     }
+    if attention.shape[-1] > attention.shape[1]:
+        stats["sink_share"] = attention.float()[..., attention.shape[1] :].sum(-1).mean()
+    return stats
 
 
 def mask_shares(unmasked: torch.Tensor, masked: torch.Tensor, cells: torch.Tensor) -> dict[str, torch.Tensor]:

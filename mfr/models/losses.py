@@ -28,7 +28,7 @@ from mfr.errors import ConfigError
 
 
 def attention_score_loss(unmasked: torch.Tensor, masked: torch.Tensor, target: str = "both") -> torch.Tensor:
-    """L_a = (1/B) sum_i ||A(x_i) - A(x^_i)||_F over attention maps of shape (B, N, N).
+    """L_a = (1/B) sum_i ||A(x_i) - A(x^_i)||_F over attention maps of shape (B, N, N), or (B, N, N + 1) with a sink.
 
     target="both": the gradient reaches both maps (the loss as written); "unmasked": the unmasked map
     is the target, detached.

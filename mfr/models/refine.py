@@ -41,6 +41,12 @@ class SelfAttention2d(nn.Module):
     it out: then only the face's features can place the attention). The output is
     x + gamma * (attention applied to V), with gamma learned from 0 (SAGAN's residual start).
 
+    `sink=True` appends one more key to every row: a learned logit with a zero value (an "attention
+    sink", as in softmax-off-by-one and gpt-oss's learned sinks). A row that gains nothing from mixing
+    can park its weight there and add nothing. Without it such rows park their weight on one cell, and
+    on the demo and real photos that cell is on the picture's border or in a corner (README, "The
+    refinement layer's attention").
+
     `logits="dot"` is SAGAN's (and the paper's) q.k. Nothing bounds it: trained from scratch with SGD it
     grows until every softmax row is one-hot, after which no gradient moves the attention again (the
     demo's attention froze on one corner in ~20 steps). `logits="cosine"` uses temperature * cos(q_i, k_j)
@@ -48,8 +54,9 @@ class SelfAttention2d(nn.Module):
     so a row can focus but never saturate. Logits and maps are computed in fp32 (under bf16 autocast
     too), since the maps are also a loss target.
 
-    Returns (out, attention) where attention is (B, N, N) and row i is the softmax distribution of
-    query location i over all key locations: A[b, i, j] = how much location i attends to location j.
+    Returns (out, attention) where attention is (B, N, N + sink) and row i is the softmax distribution
+    of query location i over all keys: A[b, i, j] = how much location i attends to location j (j < N),
+    A[b, i, N] what it parks on the sink.
     """
 
     def __init__(
@@ -60,6 +67,7 @@ class SelfAttention2d(nn.Module):
         logits: str = "dot",
         temperature: float = 5.0,
         position: bool = True,
+        sink: bool = False,
     ):
         super().__init__()
         if logits not in ATTENTION_LOGITS:
@@ -71,6 +79,7 @@ class SelfAttention2d(nn.Module):
         self.key = nn.Conv2d(channels, qk_channels, 1)
         self.value = nn.Conv2d(channels, channels, 1)
         self.gamma = nn.Parameter(torch.zeros(1))
+        self.sink = nn.Parameter(torch.zeros(1)) if sink else None
         self.cosine, self.temperature = logits == "cosine", float(temperature)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,10 +91,12 @@ class SelfAttention2d(nn.Module):
             k = self.key(xp).flatten(2)  # (B, qk, N)
             if self.cosine:
                 q, k = F.normalize(q, dim=2) * self.temperature, F.normalize(k, dim=1)
-            attention = torch.softmax(torch.bmm(q, k), dim=-1)  # (B, N, N)
-        out = torch.bmm(v, attention.to(v.dtype).transpose(1, 2)).view(
-            b, c, h, w
-        )  # out[:, :, i] = sum_j A[i, j] v[:, j]
+            logits = torch.bmm(q, k)  # (B, N, N)
+            if self.sink is not None:
+                logits = torch.cat([logits, self.sink.float().expand(b, h * w, 1)], dim=2)
+            attention = torch.softmax(logits, dim=-1)
+        cells = attention[..., : h * w]  # the sink's value is zero: it adds nothing
+        out = torch.bmm(v, cells.to(v.dtype).transpose(1, 2)).view(b, c, h, w)  # out[:, :, i] = sum_j A[i, j] v[:, j]
         return x + self.gamma * out, attention
 
 

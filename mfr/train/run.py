@@ -172,6 +172,7 @@ def attention_summary(metrics: dict[str, float]) -> list[str]:
     lines = [
         f"  attention: row entropy {stats['entropy']:.3f} nats, top share {stats['top_share']:.3f}, "
         f"input dependence {stats['input_dependence']:.3f}, gamma {stats['gamma']:.3f}"
+        + (f", on the sink {stats['sink_share']:.3f}" if "sink_share" in stats else "")
     ]
     if "mask_share_masked" in stats:
         lines.append(
