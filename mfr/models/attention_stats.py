@@ -76,8 +76,8 @@ def attention_stats(attention: torch.Tensor) -> dict[str, torch.Tensor]:
         "top_share": attention.float().amax(-1).mean(),
         "input_dependence": spread,
     }
-    if attention.shape[-1] > attention.shape[1]:
-        stats["sink_share"] = attention.float()[..., attention.shape[1] :].sum(-1).mean()
+    if attention.shape[-1] > n:
+        stats["sink_share"] = attention.float()[..., n:].sum(-1).mean()
     return stats
 
 
